@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs `molecule test` for every scenario under molecule/ (each scenario creates and destroys its own lab hosts).
+#   MOLECULE_SCENARIOS="a b"   run only these
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+# molecule looks up ansible-config on PATH: the venv must come first.
+export PATH="$repo/.lab/bin:$repo/.venv/bin:$PATH" ANSIBLE_CONFIG="$repo/ansible.cfg" VIRTUAL_ENV="$repo/.venv"
+scenarios=${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' 2>/dev/null | xargs -rn1 basename | sort)}
+if [ -z "$scenarios" ]; then
+  echo "molecule: no scenarios under molecule/ yet"
+  exit 0
+fi
+failed=()
+for s in $scenarios; do
+  echo "--- molecule test -s $s"
+  molecule test -s "$s" || failed+=("$s")
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "molecule: failed scenarios: ${failed[*]}" >&2
+  exit 1
+fi

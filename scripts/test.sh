@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of the project, in order from fast to slow; each step runs even when an earlier one failed, and
+# the summary names the failures. What `make test` and CI (.ci/run) run.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export PATH="$repo/.lab/bin:$repo/.venv/bin:$PATH" ANSIBLE_CONFIG="$repo/ansible.cfg"
+
+declare -a names results
+run() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "=== test: $name"
+  if "$@"; then results+=("ok"); else results+=("FAILED"); fi
+  names+=("$name ($((SECONDS - start))s)")
+}
+
+run "unit tests (pure logic)" python -m pytest -m "not lab and not hosts" -q
+run "ansible-lint (production profile)" ansible-lint --profile production
+run "ansible-test sanity" scripts/sanity.sh
+run "collection build" ansible-galaxy collection build --force --output-path build collections/ansible_collections/kmetal/platform
+run "lab API and module integration tests" python -m pytest -m "lab" -q
+run "molecule scenarios" scripts/molecule.sh
+
+passed=0 failed=0
+echo "=== summary"
+for i in "${!names[@]}"; do
+  printf '  %-8s %s\n' "${results[$i]}" "${names[$i]}"
+  if [ "${results[$i]}" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "test steps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
