@@ -5,6 +5,8 @@ processes the lab started (by the PIDs it recorded, checked against their comman
 """
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -126,7 +128,7 @@ def _healthy(state: dict) -> bool:
 
 def _start(name: str, args: list[str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with open(log, "wb") as out:
         # A session of its own, so that the lab outlives this command and a Ctrl-C here does not reach it.
         return subprocess.Popen([str(paths.binary(name)), *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -162,20 +164,35 @@ def _kubeconfig(path: Path, server: str, pki_dir: Path, client: str, user: str) 
     return path
 
 
+@contextlib.contextmanager
+def _locked():
+    """One `up` or `down` at a time per lab directory (tests, the demo and a shell may race for the same lab)."""
+    _dir().mkdir(parents=True, exist_ok=True)
+    with open(_dir() / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _info(state: dict) -> LabAPI:
     return LabAPI(server=state["server"], kubeconfig=_dir() / "kubeconfig", audit_log=_dir() / "logs" / "audit.log", ca_cert=_dir() / "pki" / "ca.crt")
 
 
-def up(timeout: float = 120.0, say=print) -> LabAPI:
+def up(timeout: float = 120.0, say=print, install_crds: bool = True) -> LabAPI:
     """Start the lab API (or reuse the healthy one), install the upstream CRDs, and return how to reach it."""
+    with _locked():
+        return _up(timeout, say, install_crds)
+
+
+def _up(timeout: float, say, install_crds: bool) -> LabAPI:
     state = _read_state()
     if state and _healthy(state):
         say(f"lab: reusing the running lab API at {state['server']}")
-        crds.install(_dir() / "kubeconfig", say=say)
+        if install_crds:
+            crds.install(_dir() / "kubeconfig", say=say)
         return _info(state)
     if state:
         say("lab: found a stopped or half-started lab; cleaning it up before starting a new one")
-        down(say=lambda *_: None)
+        _down(say=lambda *_: None)
 
     lab = _dir()
     pki_dir, logs = lab / "pki", lab / "logs"
@@ -191,6 +208,8 @@ def up(timeout: float = 120.0, say=print) -> LabAPI:
     (lab / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
 
     etcd_port, peer_port, api_port = _port("KMETAL_LAB_ETCD_PORT"), _free_port(), _port("KMETAL_LAB_API_PORT")
+    for name in PROCESSES:
+        (logs / f"{name}.log").unlink(missing_ok=True)  # a new lab, new logs: a failure shows its own lines only
     server = f"https://127.0.0.1:{api_port}"
     state = {"server": server, "ports": {"etcd": etcd_port, "etcd-peer": peer_port, "kube-apiserver": api_port}, "pids": {}}
     _write_state(state)  # written before anything starts, so that `down` can always find what was started
@@ -236,6 +255,7 @@ def up(timeout: float = 120.0, say=print) -> LabAPI:
         procs["kube-controller-manager"] = _start("kube-controller-manager", [
             f"--kubeconfig={kcm_config}", f"--authentication-kubeconfig={kcm_config}", f"--authorization-kubeconfig={kcm_config}",
             "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
+            "--use-service-account-credentials=true",  # each controller acts with its own RBAC role, as kubeadm sets it
             "--controllers=namespace-controller,garbage-collector-controller,resourcequota-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller",
             f"--service-account-private-key-file={sa_key}", f"--root-ca-file={p}/ca.crt",
         ], logs / "kube-controller-manager.log")
@@ -245,16 +265,22 @@ def up(timeout: float = 120.0, say=print) -> LabAPI:
         if procs["kube-controller-manager"].poll() is not None:
             raise LabError(f"kube-controller-manager exited while starting. Last lines of {logs}/kube-controller-manager.log:\n{_tail(logs / 'kube-controller-manager.log')}")
     except BaseException:
-        down(say=lambda *_: None)
+        _down(say=lambda *_: None)
         raise
 
     say(f"lab: API ready at {server} (kubeconfig {kubeconfig})")
-    crds.install(kubeconfig, say=say)
+    if install_crds:
+        crds.install(kubeconfig, say=say)
     return _info(state)
 
 
 def down(say=print) -> None:
     """Stop every process the lab recorded, and only those; remove the lab's data but keep its certificates."""
+    with _locked():
+        _down(say)
+
+
+def _down(say) -> None:
     state = _read_state()
     if not state:
         say("lab: nothing is running")

@@ -1,0 +1,428 @@
+"""Lab hosts: Debian bookworm machines booted with systemd-nspawn, each in its own network namespace.
+
+A *set* of hosts shares a prefix (``lab`` for the demo, the scenario name for molecule) and gets:
+
+- a management bridge with a host-side address (the controller reaches the hosts over SSH through it) and two
+  data bridges with MTU 9216 (the lab's "switches"), all on this machine only;
+- per host, a network namespace with three veth NICs: ``mgmt0`` (management), ``data0`` and ``data1`` (MTU 9216);
+- per host, an overlay root filesystem on top of the cached debootstrap (the cache is built once and shared);
+- the lab's SSH key (``.lab/ssh/id_ed25519``, mode 0600) in root's authorized_keys.
+
+Addresses come from 198.18.0.0/15 only (reserved for benchmarking): set number K gets management subnet
+198.18.K.0/24, the bridge takes .1 and host N takes .(10+N). Everything created is recorded in
+``.lab/hosts/state.json``; ``down`` removes exactly what was recorded, and nothing else.
+"""
+
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import paths
+from .paths import LabError
+
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+DATA_MTU = 9216
+MGMT_MTU = 1500
+DATA_NICS = ("data0", "data1")
+MAX_SETS = 200  # 198.18.1.0/24 .. 198.18.200.0/24 for management subnets
+BOOT_TIMEOUT = 90
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+PACKAGES_FILE = paths.LAB_SRC / "hosts" / "packages.txt"
+BUILD_SCRIPT = paths.LAB_SRC / "hosts" / "build-rootfs.sh"
+
+
+# --- state -----------------------------------------------------------------------------------------------------
+
+def _dir() -> Path:
+    return paths.lab_dir() / "hosts"
+
+
+def _state_file() -> Path:
+    return _dir() / "state.json"
+
+
+@contextmanager
+def _locked():
+    """One `lab hosts` command at a time changes the state (molecule scenarios may run next to the demo)."""
+    _dir().mkdir(parents=True, exist_ok=True)
+    with open(_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _read_state() -> dict:
+    try:
+        return json.loads(_state_file().read_text())
+    except FileNotFoundError:
+        return {"sets": {}}
+    except json.JSONDecodeError as err:
+        raise LabError(f"{_state_file()} is corrupt ({err}); remove what it lists by hand, then delete it") from err
+
+
+def _write_state(state: dict) -> None:
+    _dir().mkdir(parents=True, exist_ok=True)
+    tmp = _state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(_state_file())
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+def _run(*cmd: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def _need(tool: str, package: str) -> None:
+    if shutil.which(tool) is None:
+        raise LabError(f"{tool} is not installed: run `make apt` (or apt-get install {package})")
+
+
+def _link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()
+
+
+def _netns_exists(name: str) -> bool:
+    return Path(f"/run/netns/{name}").exists()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmd) and Path(cmd[0].decode()).name in ("systemd-nspawn", "nsenter")
+
+
+def _mounted(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+def ssh_key() -> Path:
+    """The lab's SSH key pair (generated once, 0600)."""
+    key = paths.lab_dir() / "ssh" / "id_ed25519"
+    if not key.exists():
+        _need("ssh-keygen", "openssh-client")
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kmetal-lab", "-f", str(key))
+    key.chmod(0o600)
+    return key
+
+
+# --- root filesystem -------------------------------------------------------------------------------------------
+
+def rootfs() -> Path:
+    """The cached debootstrap (built once per package list; about 2-4 minutes the first time)."""
+    digest = hashlib.sha256(PACKAGES_FILE.read_bytes() + BUILD_SCRIPT.read_bytes()).hexdigest()[:12]
+    base = paths.cache_dir() / "rootfs" / f"bookworm-{digest}"
+    if (base / "usr" / "bin" / "python3").exists():
+        return base
+    _need("debootstrap", "debootstrap")
+    print(f"lab hosts: building the Debian bookworm root filesystem once into {base} (debootstrap, a few minutes)", flush=True)
+    mirror = os.environ.get("KMETAL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+    proc = subprocess.run([str(BUILD_SCRIPT), str(base), mirror])
+    if proc.returncode != 0:
+        raise LabError(f"debootstrap failed (see the output above); mirror {mirror} (set KMETAL_DEBIAN_MIRROR to change it)")
+    return base
+
+
+# --- one set of hosts ------------------------------------------------------------------------------------------
+
+def _names(index: int, prefix: str, count: int) -> dict:
+    """Every name a set uses, derived from its index (interface names are limited to 15 characters)."""
+    subnet = ipaddress.ip_network(f"198.18.{index}.0/24")
+    assert subnet.subnet_of(LAB_RANGE)
+    hostbase = prefix.replace("_", "-")
+    return {
+        "index": index,
+        "subnet": str(subnet),
+        "gateway": str(subnet[1]),
+        "bridges": {"mgmt": f"kmb{index}m", **{nic: f"kmb{index}{nic[0]}{nic[-1]}" for nic in DATA_NICS}},
+        "hosts": [
+            {
+                "name": f"{hostbase}-{n}",
+                "address": str(subnet[10 + n]),
+                "netns": f"kmetal-{hostbase}-{n}",
+                "veths": {"mgmt0": f"kmv{index}h{n}m", **{nic: f"kmv{index}h{n}{nic[0]}{nic[-1]}" for nic in DATA_NICS}},
+            }
+            for n in range(1, count + 1)
+        ],
+    }
+
+
+def _make_bridge(name: str, mtu: int, address: str | None, created: list) -> None:
+    if not _link_exists(name):
+        _run("ip", "link", "add", name, "type", "bridge", "stp_state", "0")
+        created.append(name)
+    _run("ip", "link", "set", name, "mtu", str(mtu), "up")
+    if address:
+        have = _run("ip", "-o", "-4", "addr", "show", "dev", name).stdout
+        if address.split("/")[0] not in have:
+            _run("ip", "addr", "add", address, "dev", name)
+
+
+def _write_host_files(root: Path, host: dict, subnet: str, pubkey: str) -> None:
+    """Identity, SSH access and the management address, written before the first boot."""
+    prefixlen = ipaddress.ip_network(subnet).prefixlen
+    (root / "etc" / "hostname").write_text(host["name"] + "\n")
+    hosts = root / "etc" / "hosts"
+    hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host['name']}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    ssh = root / "root" / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    (ssh / "authorized_keys").write_text(pubkey)
+    (ssh / "authorized_keys").chmod(0o600)
+    network = root / "etc" / "systemd" / "network"
+    network.mkdir(parents=True, exist_ok=True)
+    # The lab's own management address, named to sort after the host_network role's files (which win when
+    # they configure mgmt0): like a server's installer-made config that the operator later takes over.
+    (network / "90-lab-mgmt0.network").write_text(
+        "# Written by the kMetal lab (bin/lab hosts up): the management address the controller reaches.\n"
+        f"[Match]\nName=mgmt0\n\n[Network]\nAddress={host['address']}/{prefixlen}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+    )
+    wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    for unit in ("systemd-networkd.service", "ssh.service"):
+        link = wants / unit
+        if not link.is_symlink():
+            link.symlink_to(f"/lib/systemd/system/{unit}")
+    sockets = root / "etc" / "systemd" / "system" / "sockets.target.wants"
+    sockets.mkdir(parents=True, exist_ok=True)
+    if not (sockets / "systemd-networkd.socket").is_symlink():
+        (sockets / "systemd-networkd.socket").symlink_to("/lib/systemd/system/systemd-networkd.socket")
+    if not list((root / "etc" / "ssh").glob("ssh_host_*_key")):
+        _run("ssh-keygen", "-A", "-f", str(root))
+
+
+def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str) -> int:
+    upper, work, root = hostdir / "upper", hostdir / "work", hostdir / "root"
+    for d in (upper, work, root):
+        d.mkdir(parents=True, exist_ok=True)
+    if not _mounted(root):
+        _run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", str(root))
+    _write_host_files(root, host, subnet, pubkey)
+    # nspawn started inside the namespace (nsenter execs it, so the PID is nspawn's): the container's
+    # sysfs is then mounted from within the namespace and /sys/class/net lists the host's own NICs.
+    cmd = [
+        "nsenter", f"--net=/run/netns/{host['netns']}",
+        "systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
+        "-D", str(root), "-b", f"--machine={host['name']}",
+        f"--network-namespace-path=/run/netns/{host['netns']}",
+        "--console=read-only",
+        # What a server's root has and the roles need: net admin is implied by the private network; keep module
+        # loading attempts honest (the kernel refuses them) and let containerd run containers.
+        "--capability=all",
+        "--drop-capability=CAP_SYS_TIME",  # the clock is this machine's: no lab host may set it
+        "--system-call-filter=@system-service @mount @module @raw-io @privileged",
+    ]
+    if Path("/dev/kvm").exists():
+        cmd.append("--bind=/dev/kvm")
+    log = open(hostdir / "console.log", "ab")
+    # The namespace's own net sysctls writable (forwarding, rp_filter...), as on a server; the rest of /proc/sys
+    # stays read-only (that kernel is this machine's).
+    env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    return proc.pid
+
+
+def _ssh_ready(address: str, key: Path) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=1):
+            pass
+    except OSError:
+        return False
+    proc = subprocess.run(
+        ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR", f"root@{address}", "systemctl is-system-running --wait >/dev/null; true"],
+        capture_output=True, timeout=60,
+    )
+    return proc.returncode == 0
+
+
+def _host_running(host: dict) -> bool:
+    return _alive(host.get("pid")) and _netns_exists(host["netns"])
+
+
+def up(count: int, prefix: str = "lab") -> dict:
+    """Start COUNT hosts named PREFIX-1..PREFIX-COUNT (reusing the running ones) and wait until SSH answers."""
+    if not NAME_RE.match(prefix):
+        raise LabError(f"prefix {prefix!r} is not a valid name: use lowercase letters, digits, '-' or '_' (at most 31)")
+    if not 1 <= count <= 9:
+        raise LabError(f"count {count} is out of range: a set has 1 to 9 hosts")
+    if os.geteuid() != 0:
+        raise LabError("lab hosts need root (network namespaces, bridges, mounts, systemd-nspawn)")
+    for tool, package in (("systemd-nspawn", "systemd-container"), ("ip", "iproute2"), ("ssh", "openssh-client")):
+        _need(tool, package)
+    base = rootfs()
+    key = ssh_key()
+    pubkey = key.with_suffix(".pub").read_text()
+    with _locked():
+        state = _read_state()
+        sets = state["sets"]
+        existing = sets.get(prefix)
+        if existing:
+            index = existing["index"]
+        else:
+            # Set 1 (198.18.1.0/24) is the demo's ("lab"), so inventories/lab/hosts.yml can name its addresses.
+            used = {s["index"] for s in sets.values()} | ({1} if prefix != "lab" else set())
+            index = 1 if prefix == "lab" else next((i for i in range(2, MAX_SETS + 1) if i not in used), None)
+            if prefix == "lab" and 1 in {s["index"] for s in sets.values()}:
+                raise LabError("set index 1 is taken by another prefix in the state file; `bin/lab hosts down --all` and retry")
+            if index is None:
+                raise LabError(f"all {MAX_SETS} lab host sets are in use: `bin/lab hosts down --prefix NAME` some")
+        want = _names(index, prefix, max(count, len(existing["hosts"]) if existing else 0))
+        record = existing or {"index": index, "subnet": want["subnet"], "gateway": want["gateway"], "bridges": [], "hosts": {}}
+        record["rootfs"] = str(base)
+        sets[prefix] = record
+        _write_state(state)  # record before creating anything, so a failure half-way can be torn down
+        created: list = []
+        try:
+            _make_bridge(want["bridges"]["mgmt"], MGMT_MTU, f"{want['gateway']}/24", created)
+            for nic in DATA_NICS:
+                _make_bridge(want["bridges"][nic], DATA_MTU, None, created)
+        finally:
+            record["bridges"] = sorted(set(record["bridges"]) | set(created) | {b for b in want["bridges"].values() if _link_exists(b)})
+            _write_state(state)
+        starting = []
+        for host in want["hosts"][:count]:
+            rec = record["hosts"].get(host["name"])
+            if rec and _host_running(rec):
+                continue
+            if rec:  # recorded but dead: clean it first
+                _teardown_host(rec)
+            hostdir = _dir() / prefix / host["name"]
+            rec = {**host, "dir": str(hostdir), "pid": None}
+            record["hosts"][host["name"]] = rec
+            _write_state(state)
+            if not _netns_exists(host["netns"]):
+                _run("ip", "netns", "add", host["netns"])
+            _run("ip", "-n", host["netns"], "link", "set", "lo", "up")
+            for nic, veth in host["veths"].items():
+                if not _link_exists(veth):
+                    _run("ip", "link", "add", veth, "type", "veth", "peer", "name", nic, "netns", host["netns"])
+                mtu = MGMT_MTU if nic == "mgmt0" else DATA_MTU
+                bridge = want["bridges"][nic if nic != "mgmt0" else "mgmt"]
+                _run("ip", "link", "set", veth, "mtu", str(mtu), "master", bridge, "up")
+                _run("ip", "-n", host["netns"], "link", "set", nic, "mtu", str(mtu))
+            rec["pid"] = _boot(host, base, hostdir, want["subnet"], pubkey)
+            _write_state(state)
+            starting.append(rec)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        for rec in starting:
+            while not _ssh_ready(rec["address"], key):
+                if not _alive(rec["pid"]):
+                    tail = (Path(rec["dir"]) / "console.log").read_text(errors="replace")[-1500:]
+                    raise LabError(f"{rec['name']}: systemd-nspawn exited while booting; console:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise LabError(f"{rec['name']}: SSH on {rec['address']} did not answer within {BOOT_TIMEOUT}s; see {rec['dir']}/console.log")
+                time.sleep(1)
+        _write_inventory(prefix, record, key)
+        return record
+
+
+def _write_inventory(prefix: str, record: dict, key: Path) -> None:
+    """A ready-to-use inventory of the set (.lab/hosts/PREFIX.yml): molecule and tests read it."""
+    import yaml
+
+    hosts = {
+        name: {"ansible_host": h["address"]}
+        for name, h in sorted(record["hosts"].items())
+        if _host_running(h)
+    }
+    names = sorted(hosts)
+    inventory = {
+        "all": {
+            "children": {
+                "kmetal_nodes": {
+                    "children": {
+                        # The first host is the control plane (one: an odd count), the others are workers.
+                        "kmetal_control_plane": {"hosts": {n: hosts[n] for n in names[:1]}},
+                        "kmetal_workers": {"hosts": {n: hosts[n] for n in names[1:]}},
+                    }
+                }
+            },
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+                "kmetal_lab_set": prefix,
+                "kmetal_lab_management_subnet": record["subnet"],
+                "kmetal_lab_controller_address": record["gateway"],
+            },
+        }
+    }
+    (_dir() / f"{prefix}.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+
+
+def _teardown_host(rec: dict) -> None:
+    pid = rec.get("pid")
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)  # nspawn powers the container off cleanly
+        for _ in range(100):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.5)
+    root = Path(rec["dir"]) / "root"
+    if _mounted(root):
+        _run("umount", "-R", str(root), check=False)
+        if _mounted(root):
+            _run("umount", "-l", str(root), check=False)
+    if _netns_exists(rec["netns"]):
+        _run("ip", "netns", "del", rec["netns"], check=False)  # takes the in-namespace veth ends with it
+    for veth in rec.get("veths", {}).values():
+        if _link_exists(veth):
+            _run("ip", "link", "del", veth, check=False)
+    shutil.rmtree(rec["dir"], ignore_errors=True)
+
+
+def down(prefix: str | None = "lab") -> list[str]:
+    """Remove the recorded containers, namespaces, links and overlays of PREFIX (every set when None)."""
+    removed = []
+    with _locked():
+        state = _read_state()
+        for name in [prefix] if prefix else list(state["sets"]):
+            record = state["sets"].get(name)
+            if not record:
+                continue
+            for rec in record["hosts"].values():
+                _teardown_host(rec)
+                removed.append(rec["name"])
+            for bridge in record["bridges"]:
+                if _link_exists(bridge):
+                    _run("ip", "link", "del", bridge, check=False)
+            shutil.rmtree(_dir() / name, ignore_errors=True)
+            (_dir() / f"{name}.yml").unlink(missing_ok=True)
+            del state["sets"][name]
+            _write_state(state)
+    return removed
+
+
+def status() -> dict:
+    state = _read_state()
+    out = {}
+    for name, record in state["sets"].items():
+        out[name] = {
+            "subnet": record["subnet"],
+            "controller_address": record["gateway"],
+            "inventory": str(_dir() / f"{name}.yml"),
+            "hosts": {h: {"address": r["address"], "pid": r.get("pid"), "running": _host_running(r)} for h, r in record["hosts"].items()},
+        }
+    return out
