@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from . import api, hosts
+from . import api, crds, hosts
 from .paths import LabError
 
 
@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     hdown.add_argument("--all", action="store_true", help="every set the lab recorded")
     hst = hsub.add_parser("status", help="show the sets of hosts")
     hst.add_argument("--json", action="store_true", help="print the status as JSON")
+    sub.add_parser("crds", help="print the table of upstream CRDs (lab/crds.yml) as Markdown")
     args = parser.parse_args(argv)
     try:
         if args.command == "hosts":
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
         if args.command == "up":
             info = api.up(install_crds=not args.no_crds)
             print(f"export KUBECONFIG={info.kubeconfig}")
+        elif args.command == "crds":
+            print(crds.markdown_table())
         elif args.command == "down":
             api.down()
         elif args.command == "status":

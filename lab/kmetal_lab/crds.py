@@ -102,3 +102,16 @@ def install(kubeconfig: Path, say=print, timeout: int = 120) -> None:
         if result.returncode != 0:
             raise LabError(f"installing the CRDs failed: {' '.join(cmd[:4])}...\n{result.stderr.strip()[-3000:]}")
     stamp.write_text(path.name)
+
+
+def markdown_table() -> str:
+    """lab/crds.yml as the README's table."""
+    rows = ["| component | Go module | version | CRD files in the module | note |", "|---|---|---|---|---|"]
+    for entry in table():
+        source = ", ".join(f"`{f}`" for f in entry.get("files", []))
+        if entry.get("go_strings"):
+            source = f"YAML strings in `{entry['go_strings']}`"
+        if entry.get("minimal"):
+            source += f" + hand-written minimal `{entry['minimal']}`"
+        rows.append(f"| {entry['component']} | `{entry.get('module', '-')}` | {entry.get('version', '-')} | {source} | {entry.get('note', '')} |")
+    return "\n".join(rows)
