@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Fill charts/kmetal/charts/ with the kMetal umbrella chart's real sub-charts, taken from the upstream chart
+# sources inside pinned Go modules (the Go module proxy is reachable where Helm repositories are not).
+#
+#   charts/vendor.sh                 fill charts/kmetal/charts/ (cached under ${KMETAL_CACHE:-~/.cache/kmetal}/charts)
+#   charts/vendor.sh --package DIR   also package the umbrella chart (kmetal-<version>.tgz) into DIR: the
+#                                    "local directory of packaged charts" an air-gapped site points the
+#                                    platform role at (platform_chart_source: local)
+#   charts/vendor.sh --list          print the table
+#
+# Every module is pinned by version and by its go.sum hash (h1:): a module whose hash differs is refused.
+# Components with no upstream chart source in a Go module (KubeVirt, CDI, Multus, the Flux controllers,
+# kamaji-addon-ovn) are not sub-charts: see charts/kmetal/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${KMETAL_CACHE:-$HOME/.cache/kmetal}/charts
+dest=$here/kmetal/charts
+
+# chart dir name | Go module | version | go.sum hash | chart path inside the module
+TABLE=$(cat <<'TABLE_END'
+kube-ovn-v2|github.com/kubeovn/kube-ovn|v1.16.2|h1:ak8LHclz9obQtxH3j5EHn/kHRCnoErYb/Mjh82W4a2I=|charts/kube-ovn-v2
+kamaji|github.com/clastix/kamaji|v1.0.0|h1:QY99C2qA3LpvVCKRxZcE96/uKf5Fd7hNpjJ676jrIBY=|charts/kamaji
+metallb|go.universe.tf/metallb|v0.15.2|h1:r7KDgJtk3KZe3qb36zRVrVCYHxLR03nPGT+qFXOomJM=|charts/metallb
+cert-manager|github.com/cert-manager/cert-manager|v1.19.5|h1:g/R078N+wd5NFd2EUEAf4seaW8vhPek/lLcTErZonaA=|deploy/charts/cert-manager
+cluster-api-operator|sigs.k8s.io/cluster-api-operator|v0.29.0|h1:i8j3auZqWlbiTiMnHqzyFlppHAfzZuqYYlBLDD3cNe4=|hack/charts/cluster-api-operator
+flannel|github.com/flannel-io/flannel|v0.28.10|h1:jt+uW6XVV01MBb3YFahG7Ue9UE3W6zlNlJMf3JtdcXI=|chart/kube-flannel
+local-path-provisioner|github.com/rancher/local-path-provisioner|v0.0.30|h1:OkiuofkCSscddl7tma/B9Ox1wu+JEVSrP7IcZI65Ggo=|deploy/chart/local-path-provisioner
+TABLE_END
+)
+
+die() { echo "vendor.sh: $*" >&2; exit 1; }
+
+package_dir=""
+case "${1:-}" in
+  --list) echo "$TABLE" | column -t -s '|'; exit 0 ;;
+  --package) package_dir=${2:?--package needs a directory} ;;
+  "") ;;
+  *) die "unknown argument $1 (use --list or --package DIR)" ;;
+esac
+
+command -v go >/dev/null || die "go is not on PATH (the sub-charts come from the Go module proxy)"
+
+# Post-processing where an upstream chart source is not a chart yet (its release tooling fills it in).
+fixup() {
+  local name=$1 version=$2 dir=$3
+  case "$name" in
+    cert-manager)
+      # The release tool renders Chart.template.yaml into Chart.yaml with the version.
+      sed -e "s/^version: .*/version: ${version}/" -e "s/^appVersion: .*/appVersion: ${version}/" \
+        -e 's/{{IS_PRERELEASE}}/false/' "$dir/Chart.template.yaml" >"$dir/Chart.yaml"
+      rm -f "$dir/Chart.template.yaml" "$dir/README.template.md"
+      ;;
+    cluster-api-operator)
+      # The source chart carries version 0.0.0; the release stamps the tag.
+      sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: \"${version}\"/" "$dir/Chart.yaml"
+      ;;
+  esac
+}
+
+fetch() {
+  local name=$1 module=$2 version=$3 sum=$4 path=$5
+  local cached=$cache/$name-$version
+  if [ ! -f "$cached/Chart.yaml" ]; then
+    local json moddir got tmp
+    json=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$module@$version") \
+      || die "go mod download $module@$version failed"
+    moddir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    got=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')
+    [ "$got" = "$sum" ] || die "$module@$version: go.sum hash $got, pinned $sum"
+    [ -f "$moddir/$path/Chart.yaml" ] || [ -f "$moddir/$path/Chart.template.yaml" ] \
+      || die "$module@$version has no chart at $path"
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/.$name.XXXXXX")
+    cp -R "$moddir/$path/." "$tmp/"
+    chmod -R u+w "$tmp"
+    fixup "$name" "$version" "$tmp"
+    rm -rf "$cached"
+    mv "$tmp" "$cached"
+  fi
+  rm -rf "${dest:?}/$name"
+  cp -R "$cached" "$dest/$name"
+  echo "vendor.sh: $name $version from $module"
+}
+
+mkdir -p "$dest"
+while IFS='|' read -r name module version sum path; do
+  fetch "$name" "$module" "$version" "$sum" "$path"
+done <<<"$TABLE"
+
+if [ -n "$package_dir" ]; then
+  command -v helm >/dev/null || die "helm is not on PATH (needed for --package)"
+  mkdir -p "$package_dir"
+  helm package "$here/kmetal" --destination "$package_dir"
+fi

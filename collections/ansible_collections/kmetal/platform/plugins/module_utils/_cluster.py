@@ -1,0 +1,242 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kMetal platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A tenant cluster: a Cluster API v1beta2 Cluster over the kubevirt-kubeadm ClusterClass (tenant_cluster module)."""
+
+from __future__ import annotations
+
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import DNS1123_SUBDOMAIN, Problems, check_class_variables, overlaps
+
+AUTOSCALER_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
+AUTOSCALER_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
+
+ARGS = dict(
+    name={"type": "str", "required": True},
+    tenant={"type": "str"},
+    namespace={"type": "str"},
+    state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+    class_name={"type": "str", "default": "kubevirt-kubeadm"},
+    class_namespace={"type": "str", "default": "kmetal-capi-providers"},
+    version={"type": "str"},
+    control_plane={"type": "dict", "default": {}, "options": {
+        "replicas": {"type": "raw"},
+        "data_store_name": {"type": "str", "default": "default"},
+        "cert_sans": {"type": "list", "elements": "str"},
+        "service_address": {"type": "str"},
+        "service_type": {"type": "str", "choices": ["LoadBalancer", "NodePort", "ClusterIP"]},
+    }},
+    machine_size={"type": "str"},
+    bootstrap_server_address={"type": "str"},
+    subnet={"type": "str"},
+    pod_cidrs={"type": "list", "elements": "str"},
+    service_cidrs={"type": "list", "elements": "str"},
+    workers={"type": "list", "elements": "dict", "default": [], "options": {
+        "name": {"type": "str", "required": True},
+        "class": {"type": "str", "default": "default-worker"},
+        "replicas": {"type": "raw"},
+        "min_size": {"type": "raw"},
+        "max_size": {"type": "raw"},
+    }},
+    variables={"type": "dict", "default": {}},
+    labels={"type": "dict", "default": {}},
+    wait={"type": "bool", "default": False},
+    wait_for={"type": "list", "elements": "str", "default": ["Available"],
+              "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
+    wait_timeout={"type": "int", "default": 600},
+)
+
+
+def _int(value):
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def cluster_namespace(p):
+    return p.get("namespace") or ("tenant-%s" % p["tenant"] if p.get("tenant") else None)
+
+
+def desired_cluster(p):
+    """Validate the tenant_cluster module's parameters P and build the Cluster. Touches no API."""
+    problems = Problems(ident("Cluster", p.get("name"), cluster_namespace(p)))
+    problems.label_name("name", p.get("name"))
+    if p.get("tenant") is not None:
+        problems.label_name("tenant", p.get("tenant"), max_len=56)
+    ns = cluster_namespace(p)
+    if ns is None:
+        problems.add("namespace", "give namespace or tenant (the namespace is then tenant-<tenant>)")
+    else:
+        problems.label_name("namespace", ns)
+    problems.int_range("wait_timeout", p.get("wait_timeout"), 1, 7200)
+    problems.labels("labels", p.get("labels"))
+    if p.get("state", "present") == "absent":
+        problems.check()
+        return None
+    problems.label_name("class_name", p.get("class_name"), max_len=253)
+    problems.label_name("class_namespace", p.get("class_namespace"))
+    problems.version("version", p.get("version"))
+    cp = p.get("control_plane") or {}
+    replicas = _int(cp.get("replicas"))
+    problems.int_range("control_plane.replicas", replicas, 0, 9)
+    cp_var = {}
+    if cp.get("data_store_name"):
+        problems.subdomain("control_plane.data_store_name", cp["data_store_name"])
+        cp_var["dataStoreName"] = cp["data_store_name"]
+    net_var = {}
+    for i, san in enumerate(cp.get("cert_sans") or []):
+        if not (isinstance(san, str) and (_is_ip(san) or DNS1123_SUBDOMAIN.match(san.lower().lstrip("*.")))):
+            problems.add("control_plane.cert_sans[%d]" % i, "%r is neither an IP address nor a DNS name" % (san,))
+    if cp.get("cert_sans"):
+        net_var["certSANs"] = list(cp["cert_sans"])
+    if cp.get("service_address"):
+        if problems.ip("control_plane.service_address", cp["service_address"]):
+            net_var["serviceAddress"] = cp["service_address"]
+    if cp.get("service_type"):
+        net_var["serviceType"] = cp["service_type"]
+    if net_var:
+        cp_var["network"] = net_var
+    variables = []
+    if cp_var:
+        variables.append({"name": "controlPlane", "value": cp_var})
+    if p.get("machine_size"):
+        variables.append({"name": "machineSize", "value": p["machine_size"]})
+    addr = p.get("bootstrap_server_address")
+    if addr:
+        if not (_is_ip(addr) or DNS1123_SUBDOMAIN.match(addr)):
+            problems.add("bootstrap_server_address", "%r is neither an IP address nor a DNS name" % (addr,))
+        variables.append({"name": "bootstrapConfig", "value": {"serverAddress": addr}})
+    if p.get("subnet"):
+        problems.label_name("subnet", p["subnet"])
+        variables.append({"name": "network", "value": {"subnet": p["subnet"]}})
+    builtin = {v["name"] for v in variables}
+    for name, value in sorted((p.get("variables") or {}).items()):
+        if name in builtin:
+            problems.add("variables.%s" % name, "is set by a module option already; set it there, not in variables")
+            continue
+        if not isinstance(name, str) or not name:
+            problems.add("variables", "%r is not a variable name" % (name,))
+            continue
+        variables.append({"name": name, "value": value})
+    nets = {}
+    for key in ("pod_cidrs", "service_cidrs"):
+        nets[key] = [n for n in (problems.cidr("%s[%d]" % (key, i), c) for i, c in enumerate(p.get(key) or [])) if n is not None]
+    for a in nets["pod_cidrs"]:
+        for b in nets["service_cidrs"]:
+            if a.version == b.version and overlaps(a, b):
+                problems.add("service_cidrs", "%s overlaps the pod network %s: the tenant cluster needs disjoint ranges" % (b, a))
+    deployments = []
+    seen = set()
+    for i, w in enumerate(p.get("workers") or []):
+        field = "workers[%d]" % i
+        wname = problems.label_name(field + ".name", w.get("name"))
+        if wname in seen:
+            problems.add(field + ".name", "%s is given twice" % wname)
+        seen.add(wname)
+        problems.label_name(field + ".class", w.get("class") or "default-worker", max_len=256)
+        wreplicas, lo, hi = _int(w.get("replicas")), _int(w.get("min_size")), _int(w.get("max_size"))
+        md = {"class": w.get("class") or "default-worker", "name": wname}
+        if (lo is not None or hi is not None) and wreplicas is not None:
+            problems.add(field, "give either replicas or min_size/max_size (autoscaler), not both")
+        elif lo is not None or hi is not None:
+            if lo is None or hi is None:
+                problems.add(field, "the autoscaler needs both min_size and max_size")
+            else:
+                lo, hi = problems.int_range(field + ".min_size", lo, 0, 1000), problems.int_range(field + ".max_size", hi, 1, 1000)
+                if lo is not None and hi is not None and lo > hi:
+                    problems.add(field, "min_size %d is greater than max_size %d" % (lo, hi))
+                md["metadata"] = {"annotations": {AUTOSCALER_MIN: str(lo), AUTOSCALER_MAX: str(hi)}}
+        else:
+            problems.int_range(field + ".replicas", wreplicas, 0, 1000)
+            md["replicas"] = wreplicas if wreplicas is not None else 1
+        deployments.append(md)
+    problems.check()
+
+    labels = dict(p.get("labels") or {})
+    labels.update(MANAGED_BY)
+    if p.get("tenant"):
+        labels[TENANT_LABEL] = p["tenant"]
+    topology = {"classRef": {"name": p["class_name"], "namespace": p["class_namespace"]}, "version": p["version"]}
+    if replicas is not None:
+        topology["controlPlane"] = {"replicas": replicas}
+    if variables:
+        topology["variables"] = variables
+    if deployments:
+        topology["workers"] = {"machineDeployments": deployments}
+    spec = {"topology": topology}
+    network = {}
+    if nets["pod_cidrs"]:
+        network["pods"] = {"cidrBlocks": [str(n.cidr) for n in nets["pod_cidrs"]]}
+    if nets["service_cidrs"]:
+        network["services"] = {"cidrBlocks": [str(n.cidr) for n in nets["service_cidrs"]]}
+    if network:
+        spec["clusterNetwork"] = network
+    return {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": p["name"], "namespace": ns, "labels": labels}, "spec": spec}
+
+
+def _is_ip(text):
+    import netaddr
+
+    try:
+        netaddr.IPAddress(text)
+        return True
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return False
+
+
+def summary(obj):
+    """What reports need of a Cluster: name, phase, the conditions' statuses."""
+    status = (obj or {}).get("status") or {}
+    return {
+        "name": obj["metadata"]["name"],
+        "namespace": obj["metadata"].get("namespace"),
+        "tenant": (obj["metadata"].get("labels") or {}).get(TENANT_LABEL),
+        "version": ((obj.get("spec") or {}).get("topology") or {}).get("version"),
+        "phase": status.get("phase"),
+        "conditions": {c.get("type"): c.get("status") for c in status.get("conditions") or []},
+    }
+
+
+def reconcile(module, connect):
+    p = module.params
+    desired = desired_cluster(p)
+    ns = cluster_namespace(p)
+    client = connect()
+    live = client.get("Cluster", p["name"], ns)
+    me = ident("Cluster", p["name"], ns)
+    if p["state"] == "absent":
+        changed = delete_object(client, "Cluster", live, module.check_mode)
+        result = {"changed": changed, "cluster": None}
+        if changed and module._diff:
+            result["diff"] = diff_entry(live, None, me)
+        if live is not None and p["wait"] and not module.check_mode:
+            client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
+        return result
+    result = {"changed": False, "warnings": []}
+    if needs_apply(desired, live):
+        # a write will be sent: first the variables against the ClusterClass's schemas (when the class is there)
+        klass = client.get("ClusterClass", p["class_name"], p["class_namespace"])
+        if klass is None:
+            module.warn("ClusterClass %s/%s not found: the variables were not checked against its schemas" % (p["class_namespace"], p["class_name"]))
+        else:
+            errors = check_class_variables(desired["spec"]["topology"].get("variables") or [], klass)
+            if errors:
+                raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (p["class_namespace"], p["class_name"], "; ".join(errors)),
+                                  obj=me, field="variables", problems=errors)
+        if live is None and client.get("Namespace", ns) is None:
+            raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=me, field="namespace")
+    changed, before, after = apply_object(client, desired, live, module.check_mode)
+    result["changed"] = changed
+    if changed and module._diff:
+        result["diff"] = diff_entry(before, after, me)
+    if p["wait"] and not module.check_mode:
+        wanted = p["wait_for"]
+        after = client.wait("Cluster", p["name"], ns, lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
+                            p["wait_timeout"], "conditions %s to be True" % ", ".join(wanted))
+    result["cluster"] = normalize(after)
+    result["summary"] = summary(after) if after else None
+    if not result["warnings"]:
+        del result["warnings"]
+    return result

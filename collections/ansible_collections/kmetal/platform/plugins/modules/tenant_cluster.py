@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kMetal platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tenant_cluster
+short_description: Manage a tenant's Cluster API cluster over the kubevirt-kubeadm ClusterClass
+version_added: 0.1.0
+description:
+  - A C(cluster.x-k8s.io/v1beta2) C(Cluster) in the tenant's namespace whose topology refers to the ClusterClass
+    O(class_name) in O(class_namespace), with the kMetal topology variables C(controlPlane), C(machineSize),
+    C(bootstrapConfig) and C(network), and worker machine deployments with fixed replicas or autoscaler bounds.
+  - When a write is needed and the ClusterClass exists, the variables are checked against its declared variable
+    schemas (C(spec.variables[].schema.openAPIV3Schema)) before the write; unknown variables are an error.
+  - Optionally waits for the cluster's conditions (C(Available), C(ControlPlaneReady)...).
+  - O(state=absent) deletes the cluster and can wait until it is gone.
+author:
+  - kMetal platform team (@kmetal)
+options:
+  name:
+    description: The cluster's name, a DNS-1123 label.
+    type: str
+    required: true
+  tenant:
+    description: The tenant; the namespace defaults to C(tenant-<tenant>) and the cluster is labelled with it.
+    type: str
+  namespace:
+    description: The cluster's namespace. One of O(namespace) and O(tenant) is required.
+    type: str
+  state:
+    description: Whether the cluster should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  class_name:
+    description: The ClusterClass.
+    type: str
+    default: kubevirt-kubeadm
+  class_namespace:
+    description: The ClusterClass's namespace.
+    type: str
+    default: kmetal-capi-providers
+  version:
+    description: The tenant cluster's Kubernetes version, e.g. C(v1.34.1). Required with O(state=present).
+    type: str
+  control_plane:
+    description: The Kamaji control plane (C(controlPlane) variable and the topology's control-plane replicas).
+    type: dict
+    default: {}
+    suboptions:
+      replicas:
+        description: Control-plane replicas, 0 to 9 (0 puts the tenant control plane to sleep).
+        type: raw
+      data_store_name:
+        description: The Kamaji DataStore.
+        type: str
+        default: default
+      cert_sans:
+        description: Extra names and addresses in the API server's certificate.
+        type: list
+        elements: str
+      service_address:
+        description: The control plane's service address (a MetalLB VIP).
+        type: str
+      service_type:
+        description: The control plane's service type.
+        type: str
+        choices: [LoadBalancer, NodePort, ClusterIP]
+  machine_size:
+    description: The C(machineSize) variable (e.g. C(small)).
+    type: str
+  bootstrap_server_address:
+    description: The C(bootstrapConfig.serverAddress) variable, the address workers connect to.
+    type: str
+  subnet:
+    description: The C(network.subnet) variable, the Kube-OVN subnet of the cluster.
+    type: str
+  pod_cidrs:
+    description: The cluster's pod networks (C(clusterNetwork.pods.cidrBlocks)).
+    type: list
+    elements: str
+  service_cidrs:
+    description: The cluster's service networks (C(clusterNetwork.services.cidrBlocks)); must not overlap O(pod_cidrs).
+    type: list
+    elements: str
+  workers:
+    description: Worker machine deployments.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The machine deployment's name.
+        type: str
+        required: true
+      class:
+        description: The ClusterClass worker class.
+        type: str
+        default: default-worker
+      replicas:
+        description: Fixed number of workers (1 when neither this nor the autoscaler bounds are given).
+        type: raw
+      min_size:
+        description: Autoscaler lower bound (then replicas is left to the autoscaler).
+        type: raw
+      max_size:
+        description: Autoscaler upper bound.
+        type: raw
+  variables:
+    description: Further ClusterClass variables, name to value.
+    type: dict
+    default: {}
+  labels:
+    description: Extra labels on the Cluster.
+    type: dict
+    default: {}
+  wait:
+    description: With O(state=present), wait until the conditions of O(wait_for) are C(True); with O(state=absent), until the cluster is gone.
+    type: bool
+    default: false
+  wait_for:
+    description: The conditions to wait for.
+    type: list
+    elements: str
+    choices: [Available, ControlPlaneReady, ControlPlaneAvailable, WorkersAvailable]
+    default: [Available]
+  wait_timeout:
+    description: Seconds to wait.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - kmetal.platform._auth
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: all
+  action_group:
+    support: full
+    membership: [kmetal.platform.k8s]
+seealso:
+  - module: kmetal.platform.tenant_cluster_info
+"""
+
+EXAMPLES = r"""
+- name: Cluster prod of tenant acme, workers autoscaled
+  kmetal.platform.tenant_cluster:
+    name: prod
+    tenant: acme
+    version: v1.34.1
+    control_plane:
+      replicas: 2
+      cert_sans: [prod.acme.example]
+      service_address: 192.168.10.50
+      service_type: LoadBalancer
+    machine_size: small
+    bootstrap_server_address: 192.168.10.50
+    subnet: acme-prod
+    pod_cidrs: [10.244.0.0/16]
+    service_cidrs: [10.95.0.0/16]
+    workers:
+      - name: md-0
+        min_size: 1
+        max_size: 5
+    wait: true
+    wait_for: [ControlPlaneReady]
+
+- name: Delete it and wait until it is gone
+  kmetal.platform.tenant_cluster:
+    name: prod
+    tenant: acme
+    state: absent
+    wait: true
+"""
+
+RETURN = r"""
+cluster:
+  description: The Cluster after the run (without managedFields and resourceVersion); null when absent.
+  returned: always
+  type: dict
+summary:
+  description: Name, namespace, tenant, version, phase and condition statuses of the cluster.
+  returned: when O(state=present)
+  type: dict
+  sample: {"name": "prod", "namespace": "tenant-acme", "phase": "Provisioned", "conditions": {"Available": "True"}}
+api_requests:
+  description: How many HTTP requests the module sent to the API server.
+  returned: always
+  type: int
+  sample: 1
+"""
+
+from ansible_collections.kmetal.platform.plugins.module_utils._cluster import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
+
+
+def main():
+    run(argspec(**ARGS), reconcile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The kMetal umbrella chart: helm lint, helm template of the toggle combinations, and the values schema."""
+
+import pytest
+
+import kmetal_platform_helpers as c
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vendored():
+    c.ensure_vendored()
+
+
+ALL_ON = c.merge(c.BASE, {"flux": {"enabled": True}})
+
+
+@pytest.fixture(scope="module")
+def all_on():
+    return c.template(ALL_ON).stdout
+
+
+def kinds(manifest: str) -> set[str]:
+    return {doc["kind"] for doc in c.documents(manifest)}
+
+
+def test_helm_lint_all_on():
+    result = c.helm("lint", str(c.CHART), "--strict", values=ALL_ON, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_helm_lint_all_off():
+    values = c.BASE
+    for toggle in c.TOGGLES:
+        values = c.merge(values, c.dotted(toggle, False))
+    result = c.helm("lint", str(c.CHART), "--strict", values=values, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_all_on_renders_every_component_and_the_glue(all_on):
+    out = all_on
+    found = kinds(out)
+    for kind in ["ClusterClass", "KamajiControlPlaneTemplate", "KubevirtClusterTemplate", "KubevirtMachineTemplate",
+                 "KubeadmConfigTemplate", "DataStore", "IPAddressPool", "L2Advertisement", "ClusterIssuer",
+                 "ProviderNetwork", "Vlan", "Subnet", "NetworkAttachmentDefinition", "KubeVirt", "CDI",
+                 "CoreProvider", "BootstrapProvider", "InfrastructureProvider", "ControlPlaneProvider",
+                 "DaemonSet", "Deployment", "StatefulSet", "StorageClass"]:
+        assert kind in found, kind
+    roles = [d for d in c.documents(out) if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "kmetal-cluster-manager"]
+    assert roles
+
+
+@pytest.mark.parametrize("toggle", c.TOGGLES)
+def test_each_toggle_off_in_turn(toggle, all_on):
+    off = c.template(c.merge(ALL_ON, c.dotted(toggle, False))).stdout
+    assert off.count("\n---") < all_on.count("\n---"), f"{toggle}=false removed nothing"
+
+
+def test_flux_on_renders_source_and_helmrelease():
+    oci = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True}})).stdout, glue_only=True)
+    assert {"OCIRepository", "HelmRelease"} <= {d["kind"] for d in oci}
+    release = next(d for d in oci if d["kind"] == "HelmRelease")
+    assert release["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "kmetal"}
+    git = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "source": {
+        "kind": "GitRepository", "url": "https://git.example.com/kmetal.git", "ref": "main"}}})).stdout, glue_only=True)
+    release = next(d for d in git if d["kind"] == "HelmRelease")
+    assert release["spec"]["chart"]["spec"]["sourceRef"]["kind"] == "GitRepository"
+
+
+def test_overlay_mode_is_geneve_mtu_9100(all_on):
+    docs = c.documents(all_on)
+    assert not [d for d in docs if d["kind"] == "ProviderNetwork" and d["metadata"]["name"] == "tenants"]
+    config = "\n".join(str(d) for d in docs if d["kind"] in ("Deployment", "DaemonSet"))
+    assert "geneve" in config and "9100" in config
+
+
+def test_vlan_mode_renders_the_tenant_provider_network():
+    values = c.merge(c.BASE, {"network": {"kubeOvn": {"mode": "vlan", "vlan": {"interface": "data"}}},
+                              "kube-ovn": {"networking": {"networkType": "vlan"}}})
+    docs = c.documents(c.template(values).stdout, glue_only=True)
+    tenants = [d for d in docs if d["kind"] == "ProviderNetwork" and d["metadata"]["name"] == "tenants"]
+    assert tenants and tenants[0]["spec"]["defaultInterface"] == "data"
+
+
+def test_clusterclass_variables_and_patches(all_on):
+    docs = c.documents(all_on, glue_only=True)
+    cc = next(d for d in docs if d["kind"] == "ClusterClass")
+    assert cc["metadata"] == {**cc["metadata"], "name": "kubevirt-kubeadm", "namespace": "kmetal-capi-providers"}
+    assert [v["name"] for v in cc["spec"]["variables"]] == ["controlPlane", "machineSize", "bootstrapConfig", "network"]
+    assert cc["spec"]["controlPlane"]["templateRef"]["apiVersion"] == "controlplane.cluster.x-k8s.io/v1alpha2"
+    patched = {d["selector"]["kind"] for p in cc["spec"]["patches"] for d in p["definitions"]}
+    assert patched == {"KamajiControlPlaneTemplate", "KubevirtMachineTemplate"}
+    kct = next(d for d in docs if d["kind"] == "KubevirtClusterTemplate")
+    assert kct["metadata"]["annotations"]["cluster.x-k8s.io/managed-by"] == "kamaji"
+    sizes = {d["metadata"]["name"] for d in docs if d["kind"] == "KubevirtMachineTemplate"}
+    assert sizes == {"kubevirt-kubeadm-small", "kubevirt-kubeadm-medium", "kubevirt-kubeadm-large"}
+    vmt = next(d for d in docs if d["kind"] == "KubevirtMachineTemplate")
+    dv = vmt["spec"]["template"]["spec"]["virtualMachineTemplate"]["spec"]["dataVolumeTemplates"][0]
+    assert dv["spec"]["source"]["registry"]["url"].startswith("docker://")
+
+
+# ---- values.schema.json and the mirror checks: bad values fail with a clear message ----
+
+BAD = {
+    "missing tunnelInterface": ({"network": {"kubeOvn": {"tunnelInterface": None}}}, "missing property 'tunnelInterface'"),
+    "empty tunnelInterface": ({"network": {"kubeOvn": {"tunnelInterface": ""}}}, "/network/kubeOvn/tunnelInterface"),
+    "pool is a bare address": ({"metallb": {"pools": [{"name": "p", "addresses": ["10.0.0.5"]}]}}, "/metallb/pools/0/addresses/0"),
+    "pool is not an address": ({"metallb": {"pools": [{"name": "p", "addresses": ["pool-a"]}]}}, "/metallb/pools/0/addresses/0"),
+    "unknown component key": ({"kubevrt": {"enabled": True}}, "additional properties 'kubevrt' not allowed"),
+    "unknown network key": ({"network": {"cilium": {"enabled": True}}}, "additional properties 'cilium' not allowed"),
+    "unknown glue key": ({"glue": {"sveltos": {"enabled": True}}}, "additional properties 'sveltos' not allowed"),
+    "bad tunnel type": ({"network": {"kubeOvn": {"tunnelType": "gre"}}}, "/network/kubeOvn/tunnelType"),
+    "bad mode": ({"network": {"kubeOvn": {"mode": "bgp"}}}, "/network/kubeOvn/mode"),
+    "bad pod CIDR": ({"network": {"kubeOvn": {"podCidr": "10.16.0.0"}}}, "/network/kubeOvn/podCidr"),
+    "mtu too large": ({"network": {"kubeOvn": {"mtu": 9500}}}, "/network/kubeOvn/mtu"),
+    "bad flux source": ({"flux": {"source": {"kind": "Bucket"}}}, "/flux/source/kind"),
+    "bad machine size": ({"tenants": {"machineSizes": {"tiny": {"cores": 0, "memory": "1Gi", "disk": "1Gi"}}}}, "/tenants/machineSizes/tiny/cores"),
+    "mirror disagrees": ({"network": {"kubeOvn": {"tunnelInterface": "data.206"}}}, "kube-ovn.agent.interface"),
+    "unknown default size": ({"tenants": {"defaults": {"workerSize": "huge"}}}, "tenants.defaults.workerSize"),
+    "vlan mode without interface": ({"network": {"kubeOvn": {"mode": "vlan"}}, "kube-ovn": {"networking": {"networkType": "vlan"}}}, "network.kubeOvn.vlan.interface"),
+}
+
+
+def _drop_nones(value):
+    if isinstance(value, dict):
+        return {k: _drop_nones(v) for k, v in value.items() if v is not None}
+    return value
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_values_fail_with_a_clear_message(case):
+    extra, message = BAD[case]
+    values = _drop_nones(c.merge(c.BASE, extra))
+    result = c.template(values, check=False)
+    assert result.returncode != 0, f"{case}: rendered"
+    assert message in result.stderr, result.stderr
+
+
+def test_clusterclass_patch_template_renders_the_seed_variables(tmp_path):
+    """The control-plane patch is a Go text/template with sprig, the engine of both CAPI's inline patches and
+    Helm's tpl: render it through helm with the seed's variables, and with the optional network left out."""
+    import yaml
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: patch\nversion: 0.1.0\n")
+    (tmp_path / "p.tmpl").write_text((c.CHART / "files" / "patches" / "control-plane-network.tmpl").read_text())
+    (tmp_path / "templates" / "out.yaml").write_text('out: |\n{{ tpl (.Files.Get "p.tmpl") .Values | indent 2 }}\n')
+    seed = {"controlPlane": {"dataStoreName": "default", "network": {
+        "certSANs": ["api.acme.example"], "serviceAddress": "198.18.1.201", "serviceType": "LoadBalancer"}},
+        "bootstrapConfig": {"serverAddress": "198.18.1.201"}}
+    out = yaml.safe_load(yaml.safe_load(c.helm("template", "p", str(tmp_path), values=seed).stdout)["out"])
+    assert out == {"serviceType": "LoadBalancer", "advertiseAddress": "198.18.1.201", "serviceAddress": "198.18.1.201",
+                   "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"}, "certSANs": ["api.acme.example"]}
+    bare = {"controlPlane": {"dataStoreName": "default"}, "bootstrapConfig": {"serverAddress": "10.0.0.5"}}
+    out = yaml.safe_load(yaml.safe_load(c.helm("template", "p", str(tmp_path), values=bare).stdout)["out"])
+    assert out == {"serviceType": "LoadBalancer", "advertiseAddress": "10.0.0.5"}
