@@ -23,4 +23,4 @@ mapfile -t reqs <<<"$deps"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "${reqs[@]}"
 echo "$want" >"$stamp"
-echo "bootstrap-venv: .venv ready ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | head -1))"
+echo "bootstrap-venv: .venv ready ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | sed -n 1p))"
