@@ -34,7 +34,7 @@ lab-up: deps ## start the lab API (reused when healthy) and the lab hosts
 	@if bin/lab hosts --help >/dev/null 2>&1; then bin/lab hosts up 3; fi
 
 lab-down: ## stop everything the lab started
-	@if [ -x .venv/bin/python ]; then bin/lab hosts down 2>/dev/null || true; bin/lab down; fi
+	@if [ -x .venv/bin/python ]; then bin/lab hosts down --all 2>/dev/null || true; bin/lab down; fi
 
 demo: lab-up ## run site.yml on the lab (the whole flow)
 	ansible-playbook -i inventories/lab/hosts.yml site.yml

@@ -71,7 +71,8 @@ def _hosts(args) -> int:
         state = hosts.status()
         if args.json:
             print(json.dumps(state, indent=2))
-        elif not state:
+            return 0
+        if not state:
             print("lab hosts: none")
         for prefix, rec in state.items():
             print(f"{prefix}: subnet {rec['subnet']} (controller {rec['controller_address']}), inventory {rec['inventory']}")

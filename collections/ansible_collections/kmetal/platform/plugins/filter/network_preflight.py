@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, kMetal platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""preflight_problems: every problem of a site's inventory and hosts, found at once (pure logic, netaddr)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - netaddr is a dependency of the collection on the controller
+    HAS_NETADDR = False
+
+from ansible_collections.kmetal.platform.plugins.filter.network_profiles import validate_profiles
+
+# Encapsulation overhead over IPv4 (outer IPv4 + UDP + tunnel header + inner Ethernet).
+TUNNEL_OVERHEAD = {"geneve": 100, "vxlan": 50, "stt": 78}
+VIRTUAL_TYPES = ("bond", "vlan", "bridge")
+
+
+def _net(value, where, errors):
+    """A CIDR as a netaddr.IPSet, or None with an error naming the field."""
+    try:
+        if isinstance(value, str) and "-" in value:  # a MetalLB range "a.b.c.d-e.f.g.h"
+            first, last = (part.strip() for part in value.split("-", 1))
+            return netaddr.IPSet(netaddr.IPRange(first, last))
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError("no prefix length")
+        net = netaddr.IPNetwork(value)
+        if net.network != net.ip:
+            errors.append(f"{where}: {value} has host bits set; write it as {net.cidr}")
+        return netaddr.IPSet([net.cidr])
+    except (netaddr.AddrFormatError, ValueError, TypeError) as err:
+        errors.append(f"{where}: {value!r} is not a CIDR (like 10.96.0.0/16) or an address range ({err})")
+        return None
+
+
+def _site_ranges(site, errors):
+    """Every site-wide range that must not overlap another, as (field, text, IPSet)."""
+    ranges = []
+    for key in ("flannel_pod_cidr", "service_cidr", "kube_ovn_pod_cidr", "kube_ovn_join_cidr"):
+        value = site.get(key)
+        if value in (None, ""):
+            errors.append(f"kmetal_{key} is not set: give it a CIDR (see inventories/sample/group_vars/all/network.yml)")
+            continue
+        net = _net(value, f"kmetal_{key}", errors)
+        if net is not None:
+            ranges.append((f"kmetal_{key}", value, net))
+    for i, pool in enumerate(site.get("metallb_pools") or []):
+        name = pool.get("name", i) if isinstance(pool, dict) else i
+        addresses = pool.get("addresses", []) if isinstance(pool, dict) else []
+        if not addresses:
+            errors.append(f"kmetal_metallb_pools[{i}] ({name}): no addresses; give a CIDR, a range or a /32")
+        for j, addr in enumerate(addresses):
+            net = _net(addr, f"kmetal_metallb_pools[{i}] ({name}).addresses[{j}]", errors)
+            if net is not None:
+                ranges.append((f"MetalLB pool {name}", addr, net))
+    provider = site.get("provider_network") or {}
+    if provider.get("cidr"):
+        net = _net(provider["cidr"], "kmetal_provider_network.cidr", errors)
+        if net is not None:
+            ranges.append(("kmetal_provider_network.cidr", provider["cidr"], net))
+            gateway = provider.get("gateway")
+            if gateway and netaddr.IPAddress(gateway) not in net:
+                errors.append(f"kmetal_provider_network.gateway {gateway} is outside kmetal_provider_network.cidr {provider['cidr']}")
+    return ranges
+
+
+def _overlaps(ranges, errors):
+    for i, (name_a, text_a, set_a) in enumerate(ranges):
+        for name_b, text_b, set_b in ranges[i + 1:]:
+            if set_a & set_b:
+                errors.append(f"{name_a} {text_a} overlaps {name_b} {text_b}: every range must be distinct; move one of them")
+
+
+def _mtu(site, errors):
+    mode = site.get("networking_mode", "overlay")
+    if mode not in ("overlay", "vlan"):
+        errors.append(f"kmetal_networking_mode {mode!r} is not supported: use overlay or vlan")
+    tunnel = site.get("tunnel_type", "geneve")
+    if tunnel not in TUNNEL_OVERHEAD:
+        errors.append(f"kmetal_tunnel_type {tunnel!r} is not supported: use one of {', '.join(sorted(TUNNEL_OVERHEAD))}")
+        return
+    tenant, underlay = site.get("tenant_mtu"), site.get("underlay_mtu")
+    for key, value in (("tenant_mtu", tenant), ("underlay_mtu", underlay)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1280 <= value <= 9216:
+            errors.append(f"kmetal_{key} {value!r} must be an integer from 1280 to 9216")
+            return
+    if mode == "overlay":
+        overhead = TUNNEL_OVERHEAD[tunnel]
+        if underlay - overhead < tenant:
+            errors.append(
+                f"MTU: kmetal_underlay_mtu {underlay} cannot carry kmetal_tenant_mtu {tenant} over {tunnel} "
+                f"({overhead} bytes of encapsulation): raise kmetal_underlay_mtu to {tenant + overhead} or lower kmetal_tenant_mtu to {underlay - overhead}"
+            )
+        if not site.get("tunnel_interface"):
+            errors.append("kmetal_tunnel_interface is not set: name the NIC or VLAN interface that carries the overlay (e.g. data.205)")
+
+
+def _vlans(site, errors):
+    seen = {}
+    provider = site.get("provider_network") or {}
+    entries = []
+    if provider.get("vlan_id") is not None:
+        entries.append(("kmetal_provider_network.vlan_id", provider["vlan_id"]))
+    for i, tenant in enumerate(site.get("tenants") or []):
+        if isinstance(tenant, dict) and tenant.get("vlan_id") is not None:
+            entries.append((f"kmetal_tenants[{i}] ({tenant.get('name', i)}).vlan_id", tenant["vlan_id"]))
+    for where, vid in entries:
+        if not isinstance(vid, int) or isinstance(vid, bool) or not 1 <= vid <= 4094:
+            errors.append(f"{where} {vid!r} is outside the VLAN range 1..4094")
+            continue
+        if vid in seen:
+            errors.append(f"{where} {vid} is already used by {seen[vid]}: give each network its own VLAN ID")
+        else:
+            seen[vid] = where
+    return seen
+
+
+def _control_plane(site, errors):
+    count = site.get("control_plane_count", 0)
+    if count < 1:
+        errors.append("kmetal_control_plane has no hosts: put 1 or 3 (an odd number) hosts in it")
+    elif count % 2 == 0:
+        errors.append(f"kmetal_control_plane has {count} hosts, an even number: etcd needs an odd count for quorum (1, 3 or 5)")
+
+
+def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
+    name = host.get("name", "?")
+    present = set(host.get("interfaces") or [])
+    profiles = host.get("profiles") or []
+    for problem in validate_profiles(profiles, where=f"{name}: host_network_profiles"):
+        errors.append(problem)
+    valid = [p for p in profiles if isinstance(p, dict) and p.get("name")]
+    virtual = {p["name"] for p in valid if p.get("type") in VIRTUAL_TYPES}
+    by_name = {p["name"]: p for p in valid}
+    for p in valid:
+        if p.get("type", "ethernet") == "ethernet" and p["name"] not in present:
+            errors.append(f"{name}: NIC {p['name']} (host_network_profiles) is missing on the host; it has {', '.join(sorted(present)) or 'none'}")
+    named = [
+        ("kmetal_tunnel_interface", site.get("tunnel_interface")),
+        ("kmetal_provider_network.interface", (site.get("provider_network") or {}).get("interface")),
+        ("kmetal_control_plane_endpoint.interface", (site.get("control_plane_endpoint") or {}).get("interface") if host.get("control_plane") else None),
+    ] + [(f"kmetal_metallb_l2_interfaces[{i}]", nic) for i, nic in enumerate(site.get("metallb_l2_interfaces") or [])]
+    for field, nic in named:
+        if nic and nic not in present and nic not in virtual:
+            have = ", ".join(sorted(present)) or "none"
+            errors.append(f"{name}: {field} names NIC {nic}, which the host lacks and no host_network profile creates (it has {have})")
+    # The overlay transport must carry the underlay MTU.
+    tunnel = site.get("tunnel_interface")
+    underlay = site.get("underlay_mtu")
+    if tunnel and isinstance(underlay, int) and site.get("networking_mode", "overlay") == "overlay":
+        mtu = by_name.get(tunnel, {}).get("mtu") or (host.get("mtus") or {}).get(tunnel)
+        if isinstance(mtu, int) and mtu < underlay:
+            errors.append(f"{name}: MTU of the overlay transport {tunnel} is {mtu}, below kmetal_underlay_mtu {underlay}: set mtu: {underlay} on its profile")
+    # Host VLANs must not take the provider network's VLAN on another NIC.
+    for p in valid:
+        vlan = p.get("vlan") or {}
+        if p.get("type") == "vlan" and vlan.get("id") in site_vlans and site_vlans[vlan.get("id")] == "kmetal_provider_network.vlan_id":
+            errors.append(
+                f"{name}: host VLAN interface {p['name']} reuses VLAN {vlan['id']} of kmetal_provider_network (Kube-OVN owns it): pick another VLAN ID"
+            )
+    # Node subnets must not overlap the cluster's ranges.
+    for p in valid:
+        for addr in p.get("addresses") or []:
+            try:
+                subnet = netaddr.IPNetwork(addr).cidr
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                continue
+            for field, text, ipset in cluster_ranges:
+                if field.startswith("MetalLB"):
+                    # A pool inside the node subnet is normal (L2 mode); the node's own address inside it is not.
+                    if netaddr.IPNetwork(addr).ip in ipset:
+                        errors.append(f"{name}: address {addr} of {p['name']} lies inside {field} {text}: MetalLB would hand it out; shrink the pool")
+                elif field.startswith("kmetal_provider_network"):
+                    continue
+                elif ipset & netaddr.IPSet([subnet]):
+                    errors.append(f"{name}: address {addr} of {p['name']} overlaps {field} {text}: node networks and cluster ranges must be distinct")
+    # KVM.
+    kvm = host.get("kvm") or {}
+    if not kvm.get("device"):
+        flags = "the CPU advertises " + ("vmx/svm" if kvm.get("cpu_flags") else "no vmx/svm flag (no hardware virtualization exposed)")
+        message = f"{name}: KVM is unusable: /dev/kvm is missing ({flags}); enable VT-x/AMD-V in the firmware and load kvm_intel/kvm_amd"
+        if site.get("allow_missing_kvm"):
+            warnings.append(message + " (accepted: preflight_allow_missing_kvm is true, for labs only)")
+        else:
+            errors.append(message + ", or set preflight_allow_missing_kvm: true on a lab")
+    elif not kvm.get("cpu_flags"):
+        warnings.append(f"{name}: /dev/kvm is present but the CPU flags show no vmx/svm: KVM is paravirtualized or nested here")
+    # OS.
+    os_name, os_major = host.get("distribution"), str(host.get("distribution_major_version", ""))
+    supported = site.get("supported_os") or []
+    if not any(os_name == entry.get("distribution") and os_major in [str(v) for v in entry.get("major_versions", [])] for entry in supported):
+        listed = "; ".join(f"{e.get('distribution')} {'/'.join(str(v) for v in e.get('major_versions', []))}" for e in supported) or "none listed"
+        errors.append(f"{name}: operating system {os_name} {os_major} is not supported (kmetal_supported_os: {listed})")
+
+
+def preflight_problems(site, hosts):
+    """Check a site's settings and its hosts' facts; return {'errors': [...], 'warnings': [...]}.
+
+    site: the kmetal_* settings without the prefix, plus control_plane_count and allow_missing_kvm.
+    hosts: one dict per host: name, control_plane, interfaces, mtus, profiles, kvm {device, cpu_flags},
+    distribution, distribution_major_version.
+    """
+    if not HAS_NETADDR:
+        raise AnsibleFilterError("kmetal.platform.preflight_problems needs the netaddr Python library on the controller: pip install netaddr")
+    if not isinstance(site, dict) or not isinstance(hosts, list):
+        raise AnsibleFilterError("preflight_problems expects a dict of site settings and a list of host summaries")
+    errors, warnings = [], []
+    ranges = _site_ranges(site, errors)
+    _overlaps(ranges, errors)
+    _mtu(site, errors)
+    site_vlans = _vlans(site, errors)
+    _control_plane(site, errors)
+    for host in hosts:
+        _host(site, host, site_vlans, ranges, errors, warnings)
+    return {"errors": errors, "warnings": warnings}
+
+
+class FilterModule:
+    def filters(self):
+        return {"preflight_problems": preflight_problems}

@@ -1,0 +1,243 @@
+# Managed by kmetal.platform.host_network: the host side of a safe network change (run with python3).
+#
+#   kmetal-network checkpoint            snapshot the live kmetal-managed files (before they are rewritten)
+#   kmetal-network status                JSON: whether the live files differ from the last confirmed apply
+#   kmetal-network apply RENDERER SECS [--restart] LINK...
+#                                        arm the rollback timer (SECS), then reload the renderer in a detached unit
+#   kmetal-network confirm               the controller reached the host: disarm the timer, record the apply
+#   kmetal-network rollback              restore the checkpoint and reload (what the timer runs by itself)
+#
+# Like `netplan try`: if the controller does not confirm within SECS, the host restores its previous
+# configuration on its own, so a change that cuts the management path heals itself.
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+SELF = [sys.executable, os.path.abspath(__file__)]
+
+STATE = "/var/lib/kmetal/host_network"
+RUN = "/run/kmetal-network"
+CHECKPOINT = f"{STATE}/checkpoint.tar"
+APPLIED = f"{STATE}/applied.sha256"
+ROLLED_BACK = f"{STATE}/rolled-back.json"
+TIMER_UNIT = "kmetal-network-rollback"
+APPLY_UNIT = "kmetal-network-apply"
+# Where each renderer's kmetal files live (the name prefix marks them as ours; nothing else is touched).
+DIRS = {
+    "/etc/systemd/network": ("50-kmetal-",),
+    "/etc/NetworkManager/system-connections": ("kmetal-",),
+    "/etc/NetworkManager/conf.d": ("50-kmetal",),
+    "/etc/netplan": ("60-kmetal",),
+}
+
+
+def managed(renderers_only=False):
+    files = []
+    for d, prefixes in DIRS.items():
+        if renderers_only and d.endswith("conf.d"):
+            continue
+        if os.path.isdir(d):
+            files += sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith(prefixes))
+    return files
+
+
+def digest():
+    h = hashlib.sha256()
+    for path in managed():
+        h.update(path.encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read() + b"\0")
+    return h.hexdigest()
+
+
+def run(*cmd, check=True):
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def active(unit):
+    return run("systemctl", "is-active", "--quiet", unit, check=False).returncode == 0
+
+
+def links():
+    return sorted(os.listdir("/sys/class/net"))
+
+
+def reload(renderer, wanted, restart=False):
+    """Make the renderer read its files and (re)configure the links; only disruptive with restart."""
+    present = [link for link in wanted if os.path.exists(f"/sys/class/net/{link}")]
+    # A host switching renderer: the other service forgets the kmetal files just removed from its directory.
+    if renderer == "networkmanager" and active("systemd-networkd.service"):
+        run("networkctl", "reload", check=False)
+    if renderer in ("networkd", "netplan") and active("NetworkManager.service"):
+        run("nmcli", "connection", "reload", check=False)
+    if renderer == "netplan":
+        run("netplan", "generate")
+        renderer = "networkd"
+    if renderer == "networkd":
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 1))
+        if restart:
+            run("systemctl", "restart", "systemd-networkd.service")
+        else:
+            run("networkctl", "reload")
+            if present:
+                run("networkctl", "reconfigure", *present)
+        # networkd's own parser: what it says about our files while loading them.
+        time.sleep(0.5)
+        log = run("journalctl", "-q", "-o", "cat", "-u", "systemd-networkd.service", "--since", since, check=False).stdout
+        rejected = [line for line in log.splitlines() if "kmetal" in line and ("nknown" in line or "ailed to parse" in line or "nvalid" in line)]
+        if rejected:
+            raise RuntimeError("systemd-networkd rejected lines of the rendered files: " + "; ".join(rejected))
+    elif renderer == "networkmanager":
+        if restart:
+            run("systemctl", "restart", "NetworkManager.service")
+        run("nmcli", "connection", "reload")
+        # NetworkManager's own keyfile parser: a file it cannot read fails the apply (and rolls it back).
+        files = [f for f in managed() if f.endswith(".nmconnection")]
+        if files:
+            run("nmcli", "connection", "load", *files)
+        for link in wanted:
+            if os.path.exists(f"/etc/NetworkManager/system-connections/kmetal-{link}.nmconnection"):
+                run("nmcli", "--wait", "20", "connection", "up", f"kmetal-{link}")
+    else:
+        raise RuntimeError(f"unknown renderer {renderer}")
+
+
+def checkpoint():
+    os.makedirs(STATE, exist_ok=True)
+    tmp = CHECKPOINT + ".tmp"
+    with tarfile.open(tmp, "w") as tar:
+        for path in managed():
+            tar.add(path)
+    os.replace(tmp, CHECKPOINT)
+    print(json.dumps({"checkpoint": CHECKPOINT, "files": managed()}))
+
+
+def status():
+    try:
+        with open(APPLIED) as f:
+            applied = f.read().strip()
+    except FileNotFoundError:
+        applied = None
+    rolled = None
+    if os.path.exists(ROLLED_BACK):
+        with open(ROLLED_BACK) as f:
+            rolled = json.load(f)
+    timer = run("systemctl", "is-active", f"{TIMER_UNIT}.timer", check=False).stdout.strip()
+    print(json.dumps({"pending": applied != digest(), "applied": applied, "live": digest(), "rolled_back": rolled, "timer": timer,
+                      "files": managed(renderers_only=True)}))
+
+
+def apply(renderer, seconds, restart, wanted):
+    os.makedirs(RUN, exist_ok=True)
+    if os.path.exists(ROLLED_BACK):
+        os.remove(ROLLED_BACK)
+    result = f"{RUN}/apply.json"
+    if os.path.exists(result):
+        os.remove(result)
+    run("systemctl", "stop", f"{TIMER_UNIT}.timer", check=False)
+    run("systemctl", "reset-failed", f"{TIMER_UNIT}.service", f"{TIMER_UNIT}.timer", check=False)
+    with open(f"{RUN}/links", "w") as f:
+        f.write(" ".join(sorted(set(wanted) | set(links()))))
+    with open(f"{RUN}/renderer", "w") as f:
+        f.write(renderer)
+    armed = time.time()
+    run("systemd-run", f"--unit={TIMER_UNIT}", f"--on-active={seconds}", "--timer-property=AccuracySec=100ms",
+        "--description=kmetal host_network: roll back unless the controller confirms", *SELF, "rollback")
+    # Detached, so the change can cut this SSH session without killing the reload half-way.
+    run("systemd-run", f"--unit={APPLY_UNIT}-{int(armed * 1000)}", "--collect", "--no-block", "--service-type=oneshot",
+        *SELF, "_reload", renderer, "1" if restart else "0", *wanted)
+    print(json.dumps({"armed_at": armed, "rollback_after": seconds}))
+
+
+def _reload(renderer, restart, wanted):
+    out = {"ok": True, "error": None, "at": time.time()}
+    try:
+        reload(renderer, wanted, restart == "1")
+    except (RuntimeError, OSError) as err:
+        out = {"ok": False, "error": str(err), "at": time.time()}
+    with open(f"{RUN}/apply.json", "w") as f:
+        json.dump(out, f)
+
+
+def confirm():
+    # The controller got through; let the reload finish (it may still be activating profiles) before disarming.
+    deadline = time.time() + 90
+    while not os.path.exists(f"{RUN}/apply.json") and not os.path.exists(ROLLED_BACK) and time.time() < deadline:
+        time.sleep(0.5)
+    run("systemctl", "stop", f"{TIMER_UNIT}.timer", check=False)
+    if os.path.exists(ROLLED_BACK):
+        # Too late: the timer fired before the controller got through, so the change did cut it off.
+        with open(ROLLED_BACK) as f:
+            print(json.dumps({"ok": False, "rolled_back": json.load(f), "error": "the host had already rolled back"}))
+        return 3
+    try:
+        with open(f"{RUN}/apply.json") as f:
+            result = json.load(f)
+    except FileNotFoundError:
+        result = {"ok": None, "error": "the reload has not finished"}
+    if result.get("ok"):
+        with open(APPLIED, "w") as f:
+            f.write(digest())
+    print(json.dumps(result))
+    return 0 if result.get("ok") else 1
+
+
+def rollback():
+    started = time.time()
+    run("systemctl", "stop", f"{TIMER_UNIT}.timer", check=False)
+    for path in managed():
+        os.remove(path)
+    if os.path.exists(CHECKPOINT):
+        with tarfile.open(CHECKPOINT) as tar:
+            if hasattr(tarfile, "tar_filter"):
+                tar.extractall("/", filter="tar")
+            else:
+                tar.extractall("/")
+    renderer = open(f"{RUN}/renderer").read().strip() if os.path.exists(f"{RUN}/renderer") else "networkd"
+    wanted = open(f"{RUN}/links").read().split() if os.path.exists(f"{RUN}/links") else links()
+    error = None
+    try:
+        reload(renderer, wanted)
+    except (RuntimeError, OSError) as err:
+        error = str(err)
+    with open(APPLIED, "w") as f:
+        f.write(digest())
+    with open(ROLLED_BACK, "w") as f:
+        json.dump({"at": started, "error": error}, f)
+    print(f"kmetal-network: rolled back to the checkpoint ({error or 'ok'})")
+
+
+def main(argv):
+    if not argv:
+        print(__doc__ or "usage: see the header of this file", file=sys.stderr)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    if cmd == "checkpoint":
+        checkpoint()
+    elif cmd == "status":
+        status()
+    elif cmd == "apply":
+        restart = "--restart" in args
+        args = [a for a in args if a != "--restart"]
+        apply(args[0], int(args[1]), restart, args[2:])
+    elif cmd == "_reload":
+        _reload(args[0], args[1], args[2:])
+    elif cmd == "confirm":
+        return confirm()
+    elif cmd == "rollback":
+        rollback()
+    else:
+        print(f"kmetal-network: unknown command {cmd}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,85 @@
+"""The host roles on lab hosts, for what molecule expresses badly: --check changing nothing on fresh hosts, and
+the rollback of a change that cuts the management path, timed."""
+
+import difflib
+import re
+import time
+
+import pytest
+import yaml
+
+from helpers import REPO, hosts_up, inventory, lab, playbook, ssh
+
+HOSTS_PLAYBOOK = REPO / "collections" / "ansible_collections" / "kmetal" / "platform" / "playbooks" / "hosts.yml"
+SNAPSHOT = (
+    # Ansible's own footprint (its temporary files under /root/.ansible and /tmp) is not a change by a role.
+    "find / -xdev -newer /run/kmetal-test-marker -not -path /root -not -path /tmp -not -path '/proc/*' -not -path '/sys/*' -not -path '/run/*' "
+    "-not -path '/tmp/*' -not -path '/var/tmp/*' -not -path '/root/.ansible*' -not -path '/var/log/*' "
+    "-not -path '/var/lib/systemd/*' -not -path '/var/cache/*' 2>/dev/null | sort; "
+    "ip -br addr; ip -br link; systemctl list-units --state=active --no-legend --plain | awk '{print $1}' | grep -v '^session-' | sort"
+)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    prefix = "t-check"
+    inv = hosts_up(prefix, 2)
+    yield inv, inventory(tmp_path_factory.mktemp("check"), prefix)
+    lab("hosts", "down", "--prefix", prefix)
+
+
+def _addresses(inv):
+    groups = inv["all"]["children"]["kmetal_nodes"]["children"]
+    return [h["ansible_host"] for g in groups.values() for h in (g["hosts"] or {}).values()]
+
+
+def test_check_mode_changes_nothing_on_fresh_hosts(fresh):
+    inv, path = fresh
+    addresses = _addresses(inv)
+    for a in addresses:
+        assert ssh(a, "touch /run/kmetal-test-marker; sleep 1").returncode == 0
+    before = {a: ssh(a, SNAPSHOT).stdout for a in addresses}
+    run = playbook(path, HOSTS_PLAYBOOK, "--check", "--diff")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    # --diff shows what would change: the rendered network files, sysctl, containerd's config.
+    for expected in ("50-kmetal-data0.network", "+MTUBytes=9100", "+net.ipv4.ip_forward = 1", "+        SystemdCgroup = true"):
+        assert expected in run.stdout, expected
+    assert re.search(r"changed=[1-9]", run.stdout)
+    after = {a: ssh(a, SNAPSHOT).stdout for a in addresses}
+    for a in addresses:
+        diff = "\n".join(difflib.unified_diff(before[a].splitlines(), after[a].splitlines(), "before --check", "after --check", lineterm=""))
+        assert not diff, f"{a} changed under --check:\n{diff}"
+
+
+def test_a_change_that_cuts_the_management_path_rolls_back_by_itself(tmp_path):
+    prefix = "t-rollback"
+    inv = hosts_up(prefix, 1)
+    try:
+        address = _addresses(inv)[0]
+        timeout = 10
+        path = inventory(tmp_path, prefix, {"host_network_rollback_timeout": timeout, "host_network_confirm_timeout": 5,
+                                            "host_network_jumbo_check": False})
+        play = tmp_path / "network.yml"
+        play.write_text(yaml.safe_dump([{"name": "Network", "hosts": "kmetal_nodes", "gather_facts": False,
+                                         "roles": ["kmetal.platform.host_network"]}]))
+        good = playbook(path, play)
+        assert good.returncode == 0, good.stdout[-3000:]
+        cut = tmp_path / "cut.yml"
+        cut.write_text(yaml.safe_dump({"host_network_profiles": [{"name": "mgmt0", "addresses": ["198.18.251.10/24"]}]}))
+        start = time.monotonic()
+        bad = playbook(path, play, "-e", f"@{cut}")
+        elapsed = time.monotonic() - start
+        assert bad.returncode != 0
+        text = " ".join(bad.stdout.split())
+        match = re.search(r"restored its previous configuration by itself ([0-9.]+)s after the change .* reachable again ([0-9.]+)s after it", text)
+        assert match, text[-3000:]
+        restored, reachable = float(match.group(1)), float(match.group(2))
+        print(f"\nrollback: restored {restored}s after the change (timer {timeout}s); reachable again after {reachable}s; run {elapsed:.1f}s")
+        assert timeout - 1 <= restored <= timeout + 3
+        assert reachable <= timeout + 15
+        # The host is back on its management address with its previous configuration, and a re-run is clean.
+        assert address in ssh(address, "ip -br addr show mgmt0").stdout
+        again = playbook(path, play)
+        assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
+    finally:
+        lab("hosts", "down", "--prefix", prefix)
