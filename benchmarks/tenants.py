@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark of the tenants role against the lab API: requests and seconds for N tenants, create then no-op.
 
-    .venv/bin/python benchmarks/tenants.py [--tenants 10 100] [--clusters]
+    .venv/bin/python benchmarks/tenants.py [--tenants 10 100] [--clusters] [--bulk both|true|false]
 
 Each tenant gets a namespace/quota/limits/admins, a VPC with platform drop routes and one subnet (and a cluster with
 --clusters). Requests are counted from the lab API's audit log, under a client identity of the benchmark's own, so
 other users of the shared lab do not blur the numbers; per-module counts come from each call's api_requests.
+--bulk runs the role with tenants_bulk true (one kmetal.platform.tenant_fleet call), false (one module call per
+object), or both (the default) on fleets of their own, for the same table. The delete phase is the per-item path in
+both modes: it is measured once, on the per-item fleet; the bulk mode's fleet is removed with the role uncounted.
 Prints tables; asserts nothing about time.
 """
 
@@ -60,11 +63,12 @@ def tenants(count, tag, clusters):
     return out
 
 
-def run_role(kubeconfig, tenant_list, workdir, state=None):
+def run_role(kubeconfig, tenant_list, workdir, state=None, bulk=False):
     if state:
         tenant_list = [dict(t, state=state) for t in tenant_list]
     extra = workdir / "tenants.json"
-    extra.write_text(json.dumps({"kmetal_tenants": tenant_list, "kmetal_kubeconfig": str(kubeconfig), "kmetal_platform_cidrs": ["198.18.1.0/24"]}))
+    extra.write_text(json.dumps({"kmetal_tenants": tenant_list, "kmetal_kubeconfig": str(kubeconfig), "kmetal_platform_cidrs": ["198.18.1.0/24"],
+                                 "tenants_bulk": bulk}))
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     start = time.monotonic()
     proc = subprocess.run([str(REPO / ".venv/bin/ansible-playbook"), "-i", str(REPO / "inventories/lab/hosts.yml"), "-e", "@%s" % extra,
@@ -76,9 +80,11 @@ def run_role(kubeconfig, tenant_list, workdir, state=None):
     failed = []
     for task in doc["plays"][0]["tasks"]:
         host = task["hosts"].get("localhost", {})
-        for item in host.get("results", []):
-            if item.get("skipped"):
-                continue
+        if host.get("failed") and "results" not in host:
+            failed.append(host.get("msg"))
+        for item in host.get("results") or ([host] if "api_requests" in host else []):
+            if item.get("skipped") or "api_requests" not in item:
+                continue  # a skipped item, or a module that did not run (a when: that was false)
             module = host.get("action", task["task"]["name"]).split(".")[-1]
             per_module[module][0] += 1
             per_module[module][1] += item.get("api_requests", 0)
@@ -118,23 +124,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, nargs="+", default=[10])
     parser.add_argument("--clusters", action="store_true", help="one tenant cluster per tenant as well")
+    parser.add_argument("--bulk", choices=["both", "true", "false"], default="both", help="the role's tenants_bulk (both: one fleet each)")
     args = parser.parse_args()
+    modes = {"both": [False, True], "true": [True], "false": [False]}[args.bulk]
     lab = api.ensure_up()
     audit = AuditLog(lab.audit_log)
     rows, module_rows = [], {}
     with tempfile.TemporaryDirectory(prefix="kmetal-bench-") as tmp:
         workdir = Path(tmp)
         user, kubeconfig = identity(lab, workdir)
-        for count in args.tenants:
+        for count, bulk in [(c, b) for c in args.tenants for b in modes]:
             tag = uuid.uuid4().hex[:4]
             fleet = tenants(count, tag, args.clusters)
+            mode = "bulk" if bulk else "per-item"
             for phase, state in (("create", None), ("no-op", None), ("delete", "absent")):
                 mark = audit.mark()
-                seconds, per_module = run_role(kubeconfig, fleet, workdir, state)
+                seconds, per_module = run_role(kubeconfig, fleet, workdir, state, bulk=bulk and state is None)
+                if phase == "delete" and bulk and len(modes) > 1:
+                    continue  # the same per-item path as the per-item mode's delete row
                 events = audit.events(mark, user=user)
                 writes = [e for e in events if e["verb"] in WRITE_VERBS and "dryRun=All" not in e.get("requestURI", "")]
-                rows.append((count, phase, len(events), len(writes), seconds, len(events) / count))
-                if phase == "no-op":
+                rows.append((count, mode, phase, len(events), len(writes), seconds, len(events) / count))
+                if phase == "no-op" and not bulk:
                     # the same fleet through the bulk path, in process: one LIST per kind
                     mark = audit.mark()
                     start = time.monotonic()
@@ -142,15 +153,15 @@ def main():
                     result = _bulk.reconcile_many(Client({"kubeconfig": str(kubeconfig)}), bulk_items(fleet), label_selector=selector)
                     events = audit.events(mark, user=user)
                     writes = [e for e in events if e["verb"] in WRITE_VERBS and "dryRun=All" not in e.get("requestURI", "")]
-                    rows.append((count, "bulk", len(events), len(writes), time.monotonic() - start, len(events) / count))
+                    rows.append((count, "in-proc", "no-op", len(events), len(writes), time.monotonic() - start, len(events) / count))
                     if result["changed"]:
                         print("bulk path found changes: %s" % result["changed_objects"][:5])
                 if count == args.tenants[0] and phase != "delete":
-                    for module, (calls, requests, changed) in per_module.items():
+                    for module, (calls, requests, _changed) in per_module.items():
                         module_rows.setdefault(module, {})[phase] = requests / calls
-    print("\n%8s  %-7s %9s %7s %9s %13s" % ("tenants", "run", "requests", "writes", "seconds", "requests/ten"))
-    for count, phase, requests, writes, seconds, per in rows:
-        print("%8d  %-7s %9d %7d %9.1f %13.1f" % (count, phase, requests, writes, seconds, per))
+    print("\n%8s  %-9s %-7s %9s %7s %9s %13s" % ("tenants", "mode", "run", "requests", "writes", "seconds", "requests/ten"))
+    for count, mode, phase, requests, writes, seconds, per in rows:
+        print("%8d  %-9s %-7s %9d %7d %9.1f %13.1f" % (count, mode, phase, requests, writes, seconds, per))
     print("\nrequests per module call (%d tenants)" % args.tenants[0])
     print("%-16s %8s %8s" % ("module", "create", "no-op"))
     for module, phases in module_rows.items():

@@ -1,0 +1,275 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kMetal platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A fleet of tenants in one call (tenant_fleet module): the tenants role's list, turned into the parameters of the
+tenant, vpc, subnet and tenant_cluster modules exactly as the role's per-item tasks do, validated by those modules'
+argspecs and builders for every item before any request, then reconciled by _bulk.reconcile_many (one LIST per kind).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _network, _tenant
+from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import TENANT_LABEL, KmetalError, condition, ident, obj_ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import needs_apply
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import check_class_variables
+
+ARGS = dict(
+    tenants={"type": "list", "elements": "dict", "required": True},
+    platform_cidrs={"type": "list", "elements": "str", "default": []},
+    platform_drop_priority={"type": "raw", "default": 31000},
+    class_name={"type": "str", "default": "kubevirt-kubeadm"},
+    class_namespace={"type": "str", "default": "kmetal-capi-providers"},
+    cluster_version={"type": "str", "default": "v1.34.1"},
+    machine_size={"type": "str"},
+    wait={"type": "bool", "default": False},
+    wait_for={"type": "list", "elements": "str", "default": ["Available"],
+              "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
+    wait_timeout={"type": "int", "default": 900},
+)
+
+# The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
+TENANT_KEYS = ("name", "state", "namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
+VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
+SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
+CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
+                "pod_cidrs", "service_cidrs", "workers", "variables")
+
+# Kinds listed whole, not only what the collection labelled: the per-item modules see every VPC and subnet too
+# (a subnet's VPC may be foreign, and an overlap with a foreign subnet of the same VPC must be refused).
+UNFILTERED = {"Vpc": None, "Subnet": None}
+
+
+def _pick(entry, keys, where, problems):
+    """ENTRY's known KEYS (unknown ones are problems: a typo must not be silently ignored)."""
+    if not isinstance(entry, dict):
+        problems.append("%s: %r is not a dictionary" % (where, entry))
+        return None
+    for key in sorted(set(entry) - set(keys), key=str):
+        problems.append("%s.%s: is not a known key (known: %s)" % (where, key, ", ".join(keys)))
+    return {k: v for k, v in entry.items() if k in keys and v is not None}
+
+
+def _validated(args, params, where, problems):
+    """PARAMS through the module's own argspec ARGS: its types, choices and defaults, as the module would get them.
+    Copies: the validator fills mutable defaults in place."""
+    result = ArgumentSpecValidator(copy.deepcopy(args)).validate(copy.deepcopy(params))
+    for msg in result.error_messages:
+        problems.append("%s: %s" % (where, msg))
+    return result.validated_parameters
+
+
+def _build(builder, params, where, problems):
+    try:
+        return builder(params)
+    except KmetalError as err:
+        problems.append("%s: %s" % (where, err))
+        return None
+
+
+def module_params(tenant, defaults, where, problems):
+    """The parameters the role's per-item tasks would give the tenant, vpc, subnet and tenant_cluster modules for
+    TENANT: {'tenant': ..., 'vpc': ..., 'subnets': [...], 'clusters': [...]} (None for what is not valid)."""
+    t = _pick(tenant, TENANT_KEYS, where, problems)
+    if t is None:
+        return None
+    name = t.get("name")
+    ns = t.get("namespace") or "tenant-%s" % name
+    out = {"tenant": {k: t[k] for k in ("name", "namespace", "labels", "quota", "limits", "admins") if k in t}}
+    vpc_in = _pick(t.get("vpc") or {}, VPC_KEYS, where + ".vpc", problems) or {}
+    vpc_name = vpc_in.get("name") or name
+    out["vpc"] = {
+        "name": vpc_name, "tenant": name, "namespaces": vpc_in.get("namespaces", [ns]),
+        "platform_cidrs": list(defaults["platform_cidrs"] or []) + list(vpc_in.get("platform_cidrs") or []),
+        "platform_drop_priority": defaults["platform_drop_priority"],
+        "static_routes": vpc_in.get("static_routes", []), "policy_routes": vpc_in.get("policy_routes", []),
+        "enable_external": vpc_in.get("enable_external", False),
+    }
+    if vpc_in.get("external_next_hop") is not None:
+        out["vpc"]["external_next_hop"] = vpc_in["external_next_hop"]
+    out["subnets"] = []
+    for i, entry in enumerate(t.get("subnets") or []):
+        s = _pick(entry, SUBNET_KEYS, "%s.subnets[%d]" % (where, i), problems)
+        if s is not None:
+            out["subnets"].append(dict(s, vpc=s.get("vpc") or vpc_name, tenant=name, mode=s.get("mode") or "overlay",
+                                       namespaces=s.get("namespaces", [ns])))
+    out["clusters"] = []
+    for i, entry in enumerate(t.get("clusters") or []):
+        c = _pick(entry, CLUSTER_KEYS, "%s.clusters[%d]" % (where, i), problems)
+        if c is None:
+            continue
+        params = dict(c, tenant=name, class_name=c.get("class_name") or defaults["class_name"],
+                      class_namespace=c.get("class_namespace") or defaults["class_namespace"],
+                      version=c.get("version") or defaults["cluster_version"])
+        if t.get("namespace"):
+            params["namespace"] = t["namespace"]
+        if not params.get("machine_size") and defaults.get("machine_size"):
+            params["machine_size"] = defaults["machine_size"]
+        out["clusters"].append(params)
+    return out
+
+
+class Fleet(object):
+    """The fleet's desired objects with their checks, built and validated without touching the API."""
+
+    def __init__(self, params):
+        self.params = params
+        self.items = []            # [(desired object, check or None)] for reconcile_many
+        self.clusters = []         # desired Clusters (waits)
+        self.tenants = []
+        self.absent = []           # (kind, namespace, name): admin RoleBindings of tenants given admins with nobody
+        self._declared = {}        # (kind, namespace, name) -> where it was declared
+        self._subnets = {}         # vpc -> {name: desired Subnet} of this fleet
+        self._classes = {}         # (namespace, name) -> ClusterClass or None, read once
+        self.client = None
+        self.warnings = []
+        problems = []
+        for i, tenant in enumerate(params["tenants"] or []):
+            label = tenant.get("name") if isinstance(tenant, dict) else None
+            self._add_tenant(tenant, "tenants[%d] (%s)" % (i, label) if label else "tenants[%d]" % i, problems)
+        if problems:
+            raise KmetalError("invalid input, nothing was sent: " + "; ".join(problems), problems=problems)
+
+    def _declare(self, obj, where, problems):
+        key = (obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        if key in self._declared:
+            problems.append("%s: %s is also declared by %s" % (where, obj_ident(obj), self._declared[key]))
+            return False
+        self._declared[key] = where
+        return True
+
+    def _add_tenant(self, tenant, where, problems):
+        if isinstance(tenant, dict) and tenant.get("state", "present") != "present":
+            problems.append("%s: state: %s is not handled by tenant_fleet: remove the tenant with the tenant, vpc, subnet and "
+                            "tenant_cluster modules (the tenants role does)" % (where, tenant.get("state")))
+            return
+        given = module_params(tenant, self.params, where, problems)
+        if given is None:
+            return
+        name = given["tenant"].get("name")
+        if name in self.tenants:
+            problems.append("%s: name: tenant %s is given twice" % (where, name))
+            return
+        self.tenants.append(name)
+        before = len(problems)
+
+        def build(args, builder, params, at):
+            # the builder needs what the argspec guarantees: it runs only on what passed it
+            count = len(problems)
+            params = _validated(args, params, at, problems)
+            return (params, None) if len(problems) > count else (params, _build(builder, params, at, problems))
+
+        tp, built = build(_tenant.ARGS, _tenant.desired_objects, given["tenant"], where)
+        _vp, vpc = build(_network.VPC_ARGS, _network.vpc_desired, given["vpc"], where + ".vpc")
+        subnets = [build(_network.SUBNET_ARGS, _network.subnet_desired, s, "%s.subnets[%d]" % (where, i))[1] for i, s in enumerate(given["subnets"])]
+        cps, clusters = [], []
+        for i, c in enumerate(given["clusters"]):
+            cp, cluster = build(_cluster.ARGS, _cluster.desired_cluster, c, "%s.clusters[%d]" % (where, i))
+            cps.append(cp)
+            clusters.append(cluster)
+        if len(problems) > before:
+            return
+        _ns, objects = built
+        for obj in objects:
+            if self._declare(obj, where, problems):
+                self.items.append((obj, self._namespace_check(name, where) if obj["kind"] == "Namespace" else None))
+        if tp.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
+            self.absent.append(("RoleBinding", objects[0]["metadata"]["name"], _tenant.ADMINS_NAME))  # admins given but empty: the binding goes
+        if self._declare(vpc, where + ".vpc", problems):
+            self.items.append((vpc, self._vpc_check(name, where + ".vpc")))
+        for i, (subnet, vlan, nets) in enumerate(subnets):
+            swhere = "%s.subnets[%d]" % (where, i)
+            if vlan is not None and (vlan["kind"], None, vlan["metadata"]["name"]) not in self._declared:
+                self._declare(vlan, swhere, problems)
+                self.items.append((vlan, None))
+            if self._declare(subnet, swhere, problems):
+                self._subnets.setdefault(subnet["spec"]["vpc"], {})[subnet["metadata"]["name"]] = subnet
+                self.items.append((subnet, self._subnet_check(subnet, nets, swhere)))
+        for i, cluster in enumerate(clusters):
+            cwhere = "%s.clusters[%d]" % (where, i)
+            if self._declare(cluster, cwhere, problems):
+                self.clusters.append(cluster)
+                self.items.append((cluster, self._cluster_check(cluster, cps[i], cwhere)))
+
+    # -- checks against the snapshot: the per-item modules' checks, run for every item before the first write ------
+    @staticmethod
+    def _namespace_check(name, where):
+        def check(live, _snapshot):
+            if live is None:
+                return
+            owner = (live["metadata"].get("labels") or {}).get(TENANT_LABEL)
+            if owner not in (None, name):
+                raise KmetalError("the namespace belongs to tenant %r; choose another namespace" % owner, obj="%s: %s" % (where, obj_ident(live)),
+                                  field="namespace")
+            if live["metadata"].get("deletionTimestamp"):
+                raise KmetalError("the namespace is being deleted; wait until it is gone, then run again", obj="%s: %s" % (where, obj_ident(live)))
+        return check
+
+    @staticmethod
+    def _vpc_check(name, where):
+        def check(live, _snapshot):
+            owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+            if live is not None and owner and owner != name:
+                raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, name), obj="%s: %s" % (where, obj_ident(live)), field="tenant")
+        return check
+
+    def _subnet_check(self, subnet, nets, where):
+        def check(live, snapshot):
+            me, vpc = subnet["metadata"]["name"], subnet["spec"]["vpc"]
+            if live is None and vpc != _network.DEFAULT_VPC and ("Vpc", None, vpc) not in snapshot and ("Vpc", None, vpc) not in self._declared:
+                raise KmetalError("the VPC %s does not exist and is not in the fleet: create it first (kmetal.platform.vpc)" % vpc,
+                                  obj="%s: %s" % (where, ident("Subnet", me)), field="vpc")
+            others = {o["metadata"]["name"]: o for (kind, _ns, n), o in snapshot.items()
+                      if kind == "Subnet" and n != me and ((o.get("spec") or {}).get("vpc") or _network.DEFAULT_VPC) == vpc}
+            others.update({n: o for n, o in self._subnets.get(vpc, {}).items() if n != me})
+            try:
+                _network.check_subnet_against(subnet, nets, live, sorted(others.values(), key=lambda o: o["metadata"]["name"]))
+            except KmetalError as err:
+                raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
+        return check
+
+    def _cluster_check(self, cluster, p, where):
+        def check(live, _snapshot):
+            if not needs_apply(cluster, live):
+                return
+            # a write will be sent: first the variables against the ClusterClass's schemas, the class read once per fleet
+            key = (p["class_namespace"], p["class_name"])
+            if key not in self._classes:
+                self._classes[key] = self.client.get("ClusterClass", p["class_name"], p["class_namespace"])
+                if self._classes[key] is None:
+                    self.warnings.append("ClusterClass %s/%s not found: the variables were not checked against its schemas" % key)
+            klass = self._classes[key]
+            if klass is not None:
+                errors = check_class_variables(cluster["spec"]["topology"].get("variables") or [], klass)
+                if errors:
+                    raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (key + ("; ".join(errors),)),
+                                      obj="%s: %s" % (where, obj_ident(cluster)), field="variables", problems=errors)
+        return check
+
+
+def reconcile(module, connect):
+    p = module.params
+    fleet = Fleet(p)  # validates every tenant: bad input never costs a request
+    result = {"changed": False, "changed_objects": [], "objects": len(fleet.items), "tenants": fleet.tenants}
+    if not fleet.items:
+        return result
+    fleet.client = connect()
+    result.update(reconcile_many(fleet.client, fleet.items, check_mode=module.check_mode, diff=module._diff,
+                                 absent=fleet.absent, selectors=UNFILTERED))
+    result["tenants"] = fleet.tenants
+    for warning in fleet.warnings:
+        module.warn(warning)
+    if p["wait"] and not module.check_mode and fleet.clusters:
+        deadline = time.monotonic() + p["wait_timeout"]
+        wanted = p["wait_for"]
+        for cluster in fleet.clusters:
+            meta = cluster["metadata"]
+            fleet.client.wait("Cluster", meta["name"], meta["namespace"], lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
+                              max(1, deadline - time.monotonic()), "conditions %s to be True" % ", ".join(wanted))
+    return result

@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kMetal platform team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tenant_fleet
+short_description: Reconcile a whole fleet of kMetal tenants in one call
+version_added: 0.1.0
+description:
+  - Takes the tenants role's list (the inventory's C(kmetal_tenants)) and reconciles every tenant's namespace, quota,
+    limits and admins, its Kube-OVN VPC, its subnets and its Cluster API clusters in one module call, with the
+    objects the M(kmetal.platform.tenant), M(kmetal.platform.vpc), M(kmetal.platform.subnet) and
+    M(kmetal.platform.tenant_cluster) modules would build from the same entries.
+  - Every entry goes through those modules' own argument specs and validation before any request; the problems of
+    all entries are reported together, each named by its tenant and field, and then nothing is sent.
+  - Then one LIST per kind reads the cluster, the checks of the modules run for every object (namespace and VPC
+    owned by another tenant, immutable subnet fields, subnet overlap inside a VPC, ClusterClass variable schemas),
+    and only the objects that differ are written (server-side apply, field manager C(kmetal-platform)). A fleet
+    that needs no change costs one request per kind, whatever its size.
+  - Only present tenants; an entry with C(state=absent) is refused. Removing tenants stays with the per-item modules,
+    which check what is still in use before each deletion.
+author:
+  - kMetal platform team (@kmetal)
+options:
+  tenants:
+    description:
+      - The tenants, in the shape of the inventory's C(kmetal_tenants) (see the tenants role).
+      - Each entry has C(name) (required) and optionally C(namespace), C(labels), C(quota), C(limits), C(admins) (as in
+        M(kmetal.platform.tenant)), C(vpc) (C(name), C(namespaces), C(platform_cidrs), C(static_routes),
+        C(policy_routes), C(enable_external), C(external_next_hop), as in M(kmetal.platform.vpc)), C(subnets) (a list of
+        M(kmetal.platform.subnet) options C(name), C(cidr), C(vpc), C(gateway), C(exclude_ips), C(mode), C(vlan),
+        C(nat_outgoing), C(private), C(allow_subnets), C(namespaces), C(mtu)) and C(clusters) (a list of
+        M(kmetal.platform.tenant_cluster) options C(name), C(class_name), C(class_namespace), C(version),
+        C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
+        C(workers), C(variables)).
+      - An unknown key is an error, not ignored.
+    type: list
+    elements: dict
+    required: true
+  platform_cidrs:
+    description: Platform networks every tenant VPC drops traffic to, before each tenant's own C(vpc.platform_cidrs).
+    type: list
+    elements: str
+    default: []
+  platform_drop_priority:
+    description: Priority of those drop policy routes in each VPC (0-32767).
+    type: raw
+    default: 31000
+  class_name:
+    description: The ClusterClass of a tenant cluster that gives none.
+    type: str
+    default: kubevirt-kubeadm
+  class_namespace:
+    description: The ClusterClass's namespace for a tenant cluster that gives none.
+    type: str
+    default: kmetal-capi-providers
+  cluster_version:
+    description: Kubernetes version of a tenant cluster that gives none.
+    type: str
+    default: v1.34.1
+  machine_size:
+    description: Machine size of a tenant cluster that gives none; omitted, the cluster sets no C(machineSize) variable.
+    type: str
+  wait:
+    description: After the writes, wait for every cluster of the fleet to have the conditions O(wait_for) True.
+    type: bool
+    default: false
+  wait_for:
+    description: The conditions to wait for with O(wait=true).
+    type: list
+    elements: str
+    choices: [Available, ControlPlaneReady, ControlPlaneAvailable, WorkersAvailable]
+    default: [Available]
+  wait_timeout:
+    description: Seconds to wait for the whole fleet with O(wait=true).
+    type: int
+    default: 900
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - kmetal.platform._auth
+attributes:
+  check_mode:
+    support: full
+    details: Writes are sent with C(dryRun=All); inside a namespace that does not exist yet the objects are predicted as given.
+  diff_mode:
+    support: full
+  platform:
+    platforms: all
+  action_group:
+    support: full
+    membership: [kmetal.platform.k8s]
+seealso:
+  - module: kmetal.platform.tenant
+  - module: kmetal.platform.vpc
+  - module: kmetal.platform.subnet
+  - module: kmetal.platform.tenant_cluster
+"""
+
+EXAMPLES = r"""
+- name: All tenants of the inventory in one call
+  kmetal.platform.tenant_fleet:
+    kubeconfig: ~/.kube/kmetal
+    tenants: "{{ kmetal_tenants }}"
+    platform_cidrs: [10.96.0.0/12, 192.168.10.0/24]
+    machine_size: small
+
+- name: Two tenants, each with a VPC, a subnet and a cluster
+  kmetal.platform.tenant_fleet:
+    tenants:
+      - name: acme
+        quota: {cpu: "64", memory: 256Gi}
+        admins: {users: [alice@acme.example]}
+        subnets:
+          - {name: acme-prod, cidr: [10.200.0.0/24]}
+        clusters:
+          - name: prod
+            subnet: acme-prod
+            bootstrap_server_address: 203.0.113.50
+            workers: [{name: md-0, replicas: 2}]
+      - name: globex
+        subnets:
+          - {name: globex-prod, cidr: [10.200.0.0/24]}
+"""
+
+RETURN = r"""
+tenants:
+  description: The names of the tenants reconciled.
+  returned: always
+  type: list
+  elements: str
+  sample: [acme, globex]
+objects:
+  description: How many objects the fleet declares.
+  returned: always
+  type: int
+  sample: 12
+changed_objects:
+  description: The objects written (or, in check mode, that would be), as C(Kind namespace/name).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Namespace tenant-acme", "Subnet acme-prod"]
+diff:
+  description: One before/after entry per changed object.
+  returned: with C(--diff)
+  type: list
+  elements: dict
+problems:
+  description: Every problem found, when the input or the checks refused the fleet.
+  returned: failure
+  type: list
+  elements: str
+api_requests:
+  description: How many HTTP requests the module sent to the API server.
+  returned: always
+  type: int
+  sample: 8
+"""
+
+from ansible_collections.kmetal.platform.plugins.module_utils._fleet import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
+
+
+def main():
+    run(argspec(**ARGS), reconcile)
+
+
+if __name__ == "__main__":
+    main()
