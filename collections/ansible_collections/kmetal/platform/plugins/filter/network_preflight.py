@@ -104,20 +104,27 @@ def _mtu(site, errors):
 def _vlans(site, errors):
     seen = {}
     provider = site.get("provider_network") or {}
-    entries = []
+    owners = {}
+    entries = []  # (where, VLAN ID, owner): one owner may use its VLAN for several subnets
     if provider.get("vlan_id") is not None:
-        entries.append(("kmetal_provider_network.vlan_id", provider["vlan_id"]))
+        entries.append(("kmetal_provider_network.vlan_id", provider["vlan_id"], "provider"))
+    # A tenant's VLAN (VLAN mode) is given per subnet, as the tenants role and the subnet module take it.
     for i, tenant in enumerate(site.get("tenants") or []):
-        if isinstance(tenant, dict) and tenant.get("vlan_id") is not None:
-            entries.append((f"kmetal_tenants[{i}] ({tenant.get('name', i)}).vlan_id", tenant["vlan_id"]))
-    for where, vid in entries:
+        if not isinstance(tenant, dict):
+            continue
+        name = tenant.get("name", i)
+        for j, subnet in enumerate(tenant.get("subnets") or []):
+            vlan = subnet.get("vlan") if isinstance(subnet, dict) else None
+            if isinstance(vlan, dict) and vlan.get("id") is not None:
+                entries.append((f"kmetal_tenants[{i}] ({name}).subnets[{j}].vlan.id", vlan["id"], f"tenant {name}"))
+    for where, vid, owner in entries:
         if not isinstance(vid, int) or isinstance(vid, bool) or not 1 <= vid <= 4094:
             errors.append(f"{where} {vid!r} is outside the VLAN range 1..4094")
             continue
-        if vid in seen:
+        if vid in seen and owners[vid] != owner:
             errors.append(f"{where} {vid} is already used by {seen[vid]}: give each network its own VLAN ID")
-        else:
-            seen[vid] = where
+        elif vid not in seen:
+            seen[vid], owners[vid] = where, owner
     return seen
 
 
