@@ -31,7 +31,7 @@ deps: apt venv binaries
 
 lab-up: deps ## start the lab API (reused when healthy) and the lab hosts
 	@bin/lab up
-	@if bin/lab hosts --help >/dev/null 2>&1; then bin/lab hosts up 3; fi
+	@bin/lab hosts up 3
 
 lab-down: ## stop everything the lab started
 	@if [ -x .venv/bin/python ]; then bin/lab hosts down --all 2>/dev/null || true; bin/lab down; fi
