@@ -280,7 +280,9 @@ def up(count: int, prefix: str = "lab") -> dict:
         else:
             # Set 1 (198.18.1.0/24) is the demo's ("lab"), so inventories/lab/hosts.yml can name its addresses.
             used = {s["index"] for s in sets.values()} | ({1} if prefix != "lab" else set())
-            index = 1 if prefix == "lab" else next((i for i in range(2, MAX_SETS + 1) if i not in used), None)
+            # Another checkout's lab (its own state file) may hold a set: its management bridge tells.
+            free = (i for i in range(2, MAX_SETS + 1) if i not in used and not _link_exists(f"kmb{i}m"))
+            index = 1 if prefix == "lab" else next(free, None)
             if prefix == "lab" and 1 in {s["index"] for s in sets.values()}:
                 raise LabError("set index 1 is taken by another prefix in the state file; `bin/lab hosts down --all` and retry")
             if index is None:
