@@ -426,7 +426,11 @@ def _build_debian(packages: list[dict], repo: Path, say) -> dict:
     pool = new / "pool" / COMPONENT
     pool.mkdir(parents=True)
     for deb in debs:
-        (pool / deb).symlink_to(root / "archives" / deb)
+        # Hard links (a copy across filesystems): apt-ftparchive would write a symlink's target into Filename.
+        try:
+            os.link(root / "archives" / deb, pool / deb)
+        except OSError:
+            shutil.copy2(root / "archives" / deb, pool / deb)
     dist = new / "dists" / SUITE
     binary = dist / COMPONENT / f"binary-{ARCH}"
     binary.mkdir(parents=True)
@@ -522,7 +526,7 @@ _Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:
 
 
 def _write_site_vars(addr: str, fill: dict, say) -> Path:
-    text = SITE_VARS_HEADER + yaml.dump(site_vars(addr, fill), Dumper=_Dumper, sort_keys=True, default_flow_style=False)
+    text = SITE_VARS_HEADER + "---\n" + yaml.dump(site_vars(addr, fill), Dumper=_Dumper, sort_keys=True, default_flow_style=False)
     out = _dir() / "site-vars.yml"
     out.write_text(text)
     # Only the lab's own mirror (the repository's .lab) speaks for inventories/lab; a private lab (tests) does not.

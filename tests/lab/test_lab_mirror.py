@@ -250,7 +250,7 @@ def test_a_checksum_mismatch_is_refused_naming_file_expected_and_actual(mirror_e
 
 
 @pytest.mark.hosts
-def test_a_lab_host_installs_from_the_mirror_alone(mirror_env):
+def test_a_lab_host_installs_from_the_mirror_alone(mirror_env, cache):
     """From a lab host, through its route to 198.18.0.0/24: both servers over TLS with the lab CA, and apt installs
     chrony from /debian with the signed-by key and no other source."""
     up = subprocess.run([str(REPO / "bin" / "lab"), "hosts", "up", "1", "--prefix", "mirror"], capture_output=True, text=True, timeout=900)
@@ -285,9 +285,10 @@ echo CHRONY-INSTALLED
         assert out.returncode == 0 and "CHRONY-INSTALLED" in out.stdout, out.stdout + out.stderr
         assert "via 198.18." in out.stdout  # through the management gateway
         # Both servers over TLS, verified against the lab CA (curl, installed from the mirror just now), and not without it.
-        curl = subprocess.run([*ssh, f"curl -sS -o /dev/null -w '%{{http_code}}\\n' --cacert /etc/kmetal/mirror-ca.crt https://{ADDRESS}:5000/v2/ "
-                                     f"https://{ADDRESS}:8443/files/kubernetes/{KUBECTL_PATH}"], capture_output=True, text=True, timeout=120)
-        assert curl.stdout.split() == ["200", "200"], curl.stdout + curl.stderr
+        curl = subprocess.run([*ssh, f"curl -sS -o /dev/null -w '%{{http_code}}\\n' --cacert /etc/kmetal/mirror-ca.crt https://{ADDRESS}:5000/v2/; "
+                                     f"curl -sS --cacert /etc/kmetal/mirror-ca.crt https://{ADDRESS}:8443/files/kubernetes/{KUBECTL_PATH} | sha256sum"],
+                              capture_output=True, text=True, timeout=120)
+        assert curl.stdout.split()[:2] == ["200", sha256(cache["kubectl"])], curl.stdout + curl.stderr
         untrusted = subprocess.run([*ssh, f"curl -sS -o /dev/null https://{ADDRESS}:8443/healthz"], capture_output=True, text=True, timeout=120)
         assert untrusted.returncode == 60, untrusted.stdout + untrusted.stderr  # curl: peer certificate cannot be authenticated
         # The chrony package came from the mirror's pool.
