@@ -18,8 +18,8 @@ for this repository only, never for Debian's own sources (which is what a key dr
 mean). ``trusted=yes`` would turn verification off, so a tampered or stale file would be installed silently.
 
 Everything `up` makes is recorded in $KMETAL_LAB_DIR/mirror/state.json before it is made; `down` stops the recorded
-processes (checked against their command lines, so a reused PID is never killed) and removes the address and the
-bridge only when `up` added them.
+processes (checked against their command lines, so a reused PID is never killed), removes the address only when `up`
+added it, and the bridge only when a mirror's `up` made it (its alias) and no mirror address is left on it.
 """
 
 import argparse
@@ -53,6 +53,7 @@ LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 HOME_NET = ipaddress.ip_network("198.18.0.0/24")  # the lab hosts route this network to their management gateway
 DEFAULT_ADDRESS = "198.18.0.1"
 BRIDGE = "kmb0m"
+BRIDGE_ALIAS = "kmetal lab mirror (bin/lab mirror up)"
 REGISTRY_PORT = 5000
 FILES_PORT = 8443
 SUITE = "bookworm"
@@ -292,6 +293,13 @@ def _ca_path() -> Path:
 
 def _link_exists(name: str) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
+
+
+def _bridge_alias() -> str:
+    try:
+        return Path(f"/sys/class/net/{BRIDGE}/ifalias").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _addresses(dev: str) -> list[str]:
@@ -649,9 +657,12 @@ def _start_servers(addr: str, say) -> dict:
     _write_state(state)  # written before anything is made, so that `down` can always find it
     if not _link_exists(BRIDGE):
         _run("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0")
+        _run("ip", "link", "set", BRIDGE, "alias", BRIDGE_ALIAS)
         state["bridge_created"] = True
         _write_state(state)
     _run("ip", "link", "set", BRIDGE, "up")
+    # Another mirror's address may be the bridge's primary: deleting it must not take ours (a secondary) with it.
+    Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/promote_secondaries").write_text("1\n")
     if f"{addr}/24" not in _addresses(BRIDGE):
         _run("ip", "addr", "add", f"{addr}/24", "dev", BRIDGE)
         state["address_added"] = True
@@ -699,8 +710,9 @@ def _down(say) -> None:
             say(f"lab mirror: stopped the {'registry' if kind == 'registry' else 'file server'} (pid {pid})")
     if state.get("address_added") and f"{state['address']}/24" in _addresses(BRIDGE):
         _run("ip", "addr", "del", f"{state['address']}/24", "dev", BRIDGE, check=False)
-    # The bridge goes only when this mirror made it and no other mirror still holds an address on it.
-    if state.get("bridge_created") and _link_exists(BRIDGE) and not _addresses(BRIDGE):
+    # The bridge goes once a mirror's up made it (its alias says so) and no mirror holds an address on it any more,
+    # whichever mirror goes down last; a kmb0m someone else made is never removed.
+    if _link_exists(BRIDGE) and _bridge_alias() == BRIDGE_ALIAS and not _addresses(BRIDGE) and not any(Path(f"/sys/class/net/{BRIDGE}/brif").iterdir()):
         _run("ip", "link", "del", BRIDGE, check=False)
         say(f"lab mirror: removed {BRIDGE}")
     _state_file().unlink(missing_ok=True)

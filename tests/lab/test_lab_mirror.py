@@ -46,8 +46,8 @@ def alive(pid: int) -> bool:
         return False
 
 
-def links() -> set[str]:
-    return set(os.listdir("/sys/class/net"))
+def bridge_exists() -> bool:
+    return Path("/sys/class/net/kmb0m").exists()
 
 
 def addresses(dev: str) -> list[str]:
@@ -128,7 +128,7 @@ def fetch(url: str, ctx: ssl.SSLContext) -> tuple[int, bytes]:
 
 
 def test_up_serves_over_tls_of_the_lab_ca_reuses_itself_and_down_leaves_nothing(mirror_env, cache):
-    links_before = links()
+    bridge_before = bridge_exists()
     up = lab(mirror_env, "mirror", "up", "--manifest", mirror_env["MANIFEST"])
     lab_dir = Path(mirror_env["KMETAL_LAB_DIR"])
     ca = lab_dir / "pki" / "ca.crt"
@@ -179,10 +179,27 @@ def test_up_serves_over_tls_of_the_lab_ca_reuses_itself_and_down_leaves_nothing(
 
     lab(mirror_env, "mirror", "down")
     assert wait_for(lambda: not any(alive(pid) for pid in pids.values()))
-    assert ADDRESS not in addresses("kmb0m") if "kmb0m" in links() else True
-    assert links() - links_before == set(), "down left links behind"
+    # Only what up made goes: the test address, and kmb0m unless it was there before (the lab's own mirror).
+    assert ADDRESS not in (addresses("kmb0m") if bridge_exists() else [])
+    assert bridge_exists() == bridge_before, "down left kmb0m behind"
     assert lab(mirror_env, "mirror", "status", check=False).returncode == 3
     assert "ready in" in up.stdout
+
+
+def test_two_mirrors_share_the_bridge_and_the_last_one_down_removes_it(mirror_env, tmp_path):
+    """Each down removes its own address only; kmb0m goes with the last mirror that a mirror's up made it for."""
+    bridge_before = bridge_exists()
+    other = dict(mirror_env, KMETAL_LAB_DIR=str(tmp_path / "other"), KMETAL_LAB_MIRROR_ADDRESS="198.18.0.249")
+    try:
+        lab(mirror_env, "mirror", "up", "--manifest", mirror_env["MANIFEST"])
+        lab(other, "mirror", "up", "--manifest", mirror_env["MANIFEST"])
+        assert {ADDRESS, "198.18.0.249"} <= set(addresses("kmb0m"))
+        lab(mirror_env, "mirror", "down")
+        assert ADDRESS not in addresses("kmb0m") and "198.18.0.249" in addresses("kmb0m")
+        assert lab(other, "mirror", "status").returncode == 0, "the other mirror stopped with the first"
+    finally:
+        lab(other, "mirror", "down", check=False)
+    assert bridge_exists() == bridge_before
 
 
 def test_stale_pid_file_never_kills_a_foreign_process(mirror_env):
@@ -208,16 +225,16 @@ def test_stale_pid_file_never_kills_a_foreign_process(mirror_env):
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "198.20.0.1"])
 def test_an_address_outside_the_lab_range_is_refused_before_anything_is_made(mirror_env, address):
-    links_before = links()
+    bridge_before = bridge_exists()
     result = lab(dict(mirror_env, KMETAL_LAB_MIRROR_ADDRESS=address), "mirror", "up", "--manifest", mirror_env["MANIFEST"], check=False)
     assert result.returncode == 1
     assert f"mirror address {address} is outside the lab's own range 198.18.0.0/15" in result.stderr
     assert not (Path(mirror_env["KMETAL_LAB_DIR"]) / "mirror").exists()
-    assert links() == links_before
+    assert bridge_exists() == bridge_before
 
 
 def test_missing_artifacts_are_named_with_make_artifacts_and_nothing_starts(mirror_env, cache, tmp_path):
-    links_before = links()
+    bridge_before = bridge_exists()
     missing_file = {"name": "kubelet", "version": "v1.34.4", "arch": "amd64", "base": "kubernetes", "path": "v1.34.4/bin/linux/amd64/kubelet",
                     "url": "x", "sha256": "0" * 64}
     data = manifest(cache)
@@ -232,11 +249,11 @@ def test_missing_artifacts_are_named_with_make_artifacts_and_nothing_starts(mirr
     assert "image registry.k8s.io/kube-apiserver:v1.34.4" in result.stderr
     assert "`make artifacts`" in result.stderr
     assert not (Path(mirror_env["KMETAL_LAB_DIR"]) / "mirror" / "state.json").exists()
-    assert links() == links_before
+    assert bridge_exists() == bridge_before
 
 
 def test_a_checksum_mismatch_is_refused_naming_file_expected_and_actual(mirror_env, cache, tmp_path):
-    links_before = links()
+    bridge_before = bridge_exists()
     wrong = "ab" * 32
     data = manifest(cache)
     data["files"][0]["sha256"] = wrong
@@ -246,7 +263,7 @@ def test_a_checksum_mismatch_is_refused_naming_file_expected_and_actual(mirror_e
     assert result.returncode == 1
     assert f"checksum mismatch, refused: {cache['kubectl']}: expected sha256 {wrong}, actual {sha256(cache['kubectl'])}" in result.stderr
     assert not (Path(mirror_env["KMETAL_LAB_DIR"]) / "mirror" / "state.json").exists()
-    assert links() == links_before
+    assert bridge_exists() == bridge_before
 
 
 @pytest.mark.hosts
