@@ -7,6 +7,7 @@ packages=(
   iproute2 iputils-ping bridge-utils
   openvswitch-switch             # userspace datapath for bonds and VLAN tags the kernel here lacks
   rsync git make
+  apt-utils gnupg                # the lab mirror's Debian repository: apt-ftparchive, and gpg to sign its Release
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from . import api, crds, hosts
+from . import api, crds, hosts, mirror
 from .paths import LabError
 
 
@@ -26,11 +26,20 @@ def main(argv=None) -> int:
     hdown.add_argument("--all", action="store_true", help="every set the lab recorded")
     hst = hsub.add_parser("status", help="show the sets of hosts")
     hst.add_argument("--json", action="store_true", help="print the status as JSON")
+    ms = sub.add_parser("mirror", help="the lab mirror: registry, file server and Debian repository on 198.18.0.1, filled from the cache")
+    msub = ms.add_subparsers(dest="mirror_command", required=True)
+    mup = msub.add_parser("up", help="start the mirror (or reuse the healthy one) and fill it with the manifest's artifacts")
+    mup.add_argument("--manifest", help="the site's artifact manifest (default: $KMETAL_LAB_DIR/mirror/manifest.json)")
+    msub.add_parser("down", help="stop what `mirror up` started and remove the bridge address it added")
+    mst = msub.add_parser("status", help="show the mirror's processes and whether they answer (exit 3 when not running)")
+    mst.add_argument("--json", action="store_true", help="print the status as JSON")
     sub.add_parser("crds", help="print the table of upstream CRDs (lab/crds.yml) as Markdown")
     args = parser.parse_args(argv)
     try:
         if args.command == "hosts":
             return _hosts(args)
+        if args.command == "mirror":
+            return _mirror(args)
         if args.command == "up":
             info = api.up(install_crds=not args.no_crds)
             print(f"export KUBECONFIG={info.kubeconfig}")
@@ -79,6 +88,27 @@ def _hosts(args) -> int:
             for name, host in rec["hosts"].items():
                 print(f"  {name:<20} {host['address']:<16} {'running' if host['running'] else 'STOPPED'}")
         return 0 if all(h["running"] for r in state.values() for h in r["hosts"].values()) else 3
+    return 0
+
+
+def _mirror(args) -> int:
+    if args.mirror_command == "up":
+        mirror.up(args.manifest)
+    elif args.mirror_command == "down":
+        mirror.down()
+    else:
+        state = mirror.status()
+        if args.json:
+            print(json.dumps(state, indent=2))
+        elif not state.get("processes"):
+            print("lab mirror: not running")
+        else:
+            print(f"lab mirror {state['address']} on {state['bridge']}  {'ready' if state['running'] else 'NOT READY'}")
+            for kind, proc in state["processes"].items():
+                url = state[kind]
+                print(f"  {kind:<9} {url:<28} pid {proc['pid']!s:<8} {'answering' if state['answers'][kind] else 'not answering'}")
+            print(f"  site variables {state['site_vars']}")
+        return 0 if state["running"] else 3
     return 0
 
 

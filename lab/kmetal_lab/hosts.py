@@ -33,6 +33,7 @@ from .paths import LabError
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 DATA_MTU = 9216
 MGMT_MTU = 1500
+MIRROR_NET = ipaddress.ip_network("198.18.0.0/24")  # the lab mirror's network (lab/kmetal_lab/mirror.py), via the gateway
 DATA_NICS = ("data0", "data1")
 MAX_SETS = 200  # 198.18.1.0/24 .. 198.18.200.0/24 for management subnets
 BOOT_TIMEOUT = 90
@@ -178,8 +179,9 @@ def _make_bridge(name: str, mtu: int, address: str | None, created: list) -> Non
 
 
 def _write_host_files(root: Path, host: dict, subnet: str, pubkey: str) -> None:
-    """Identity, SSH access and the management address, written before the first boot."""
+    """Identity, SSH access, the management address and the route to the lab mirror, written before the first boot."""
     prefixlen = ipaddress.ip_network(subnet).prefixlen
+    gateway = ipaddress.ip_network(subnet)[1]
     (root / "etc" / "hostname").write_text(host["name"] + "\n")
     hosts = root / "etc" / "hosts"
     hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host['name']}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -194,6 +196,8 @@ def _write_host_files(root: Path, host: dict, subnet: str, pubkey: str) -> None:
     (network / "90-lab-mgmt0.network").write_text(
         "# Written by the kMetal lab (bin/lab hosts up): the management address the controller reaches.\n"
         f"[Match]\nName=mgmt0\n\n[Network]\nAddress={host['address']}/{prefixlen}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        # The lab mirror (bin/lab mirror up) lives on the management network's home, 198.18.0.0/24, on this machine.
+        f"\n[Route]\nDestination={MIRROR_NET}\nGateway={gateway}\n"
     )
     wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
