@@ -135,11 +135,17 @@ def rootfs() -> Path:
     if (base / "usr" / "bin" / "python3").exists():
         return base
     _need("debootstrap", "debootstrap")
-    print(f"lab hosts: building the Debian bookworm root filesystem once into {base} (debootstrap, a few minutes)", flush=True)
-    mirror = os.environ.get("KMETAL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    proc = subprocess.run([str(BUILD_SCRIPT), str(base), mirror])
-    if proc.returncode != 0:
-        raise LabError(f"debootstrap failed (see the output above); mirror {mirror} (set KMETAL_DEBIAN_MIRROR to change it)")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    # The cache is shared by every checkout on this machine: one build at a time, the others wait for it.
+    with open(base.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (base / "usr" / "bin" / "python3").exists():
+            return base
+        print(f"lab hosts: building the Debian bookworm root filesystem once into {base} (debootstrap, a few minutes)", flush=True)
+        mirror = os.environ.get("KMETAL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        proc = subprocess.run([str(BUILD_SCRIPT), str(base), mirror])
+        if proc.returncode != 0:
+            raise LabError(f"debootstrap failed (see the output above); mirror {mirror} (set KMETAL_DEBIAN_MIRROR to change it)")
     return base
 
 
