@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on the controller
+    yaml = None
 
 # Release files: name -> (base URL key, path under the base URL, version key). The paths are exactly those the
 # upstream projects publish (and the lab build lays out under $KMETAL_CACHE/files/<base>/<path>).
@@ -206,7 +209,7 @@ def table(manifest):
     for f in manifest.get("files", []):
         rows.append(("file", f"{f['name']} ({f['arch']})", f["version"], f["base"], f["url"]))
     for i in manifest.get("images", []):
-        name, _, tag = i["ref"].rpartition(":")
+        name, _sep, tag = i["ref"].rpartition(":")
         rows.append(("image", name, tag, i["source"], ""))
     for c in manifest.get("charts", []):
         rows.append(("chart", c["name"], c["version"], c.get("source", ""), ""))

@@ -173,11 +173,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _artifacts as art
-
-try:
-    import yaml
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
-    yaml = None
+from ansible_collections.kmetal.platform.plugins.module_utils._artifacts import yaml
 
 
 def argspec():
