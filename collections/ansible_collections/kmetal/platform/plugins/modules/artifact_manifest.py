@@ -228,14 +228,15 @@ def _chart(module, run, p):
         if rc != 0:
             raise art.ArtifactError(f"helm_binary/chart: `helm template` of {p['chart']} failed: {(err or out).strip()[-2000:]}")
     images = art.chart_images(out, "kmetal", p["provider_images"])
-    charts = [{"name": "kmetal", "version": p["chart_version"] or "", "source": p["chart_repo_url"] or p["chart"]}]
+    source = p["chart_repo_url"] or os.path.normpath(p["chart"])
+    charts = [{"name": "kmetal", "version": p["chart_version"] or "", "source": source}]
     chart_yaml = os.path.join(p["chart"], "Chart.yaml")
     if not p["chart_repo_url"] and os.path.isfile(chart_yaml):
         with open(chart_yaml) as handle:
             meta = yaml.safe_load(handle)
         charts[0]["version"] = str(meta.get("version", ""))
         for sub in art.enabled_subcharts(meta, p["chart_values"]):
-            charts.append({"name": sub["name"], "version": sub["version"], "source": f"{p['chart']}/charts (vendored)"})
+            charts.append({"name": sub["name"], "version": sub["version"], "source": f"{source}/charts (vendored)"})
     return images, charts
 
 
