@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from ansible.errors import AnsibleFilterError
 
 try:
@@ -206,6 +208,38 @@ def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
         errors.append(f"{name}: operating system {os_name} {os_major} is not supported (kmetal_supported_os: {listed})")
 
 
+def _mirror_urls(site):
+    """Every mirror and download URL of the site, each with the inventory field that sets it."""
+    urls = []
+    for key, url in (site.get("download_base_urls") or {}).items():
+        urls.append((f"kmetal_download_base_urls.{key}", url))
+    for key, url in (site.get("registry_mirrors") or {}).items():
+        urls.append((f"kmetal_registry_mirrors[{key}]", url))
+    apt = site.get("apt_mirror") or {}
+    if apt.get("url"):
+        urls.append(("kmetal_apt_mirror.url", apt["url"]))
+    return urls
+
+
+def _mirrors(site, errors):
+    """With kmetal_mirror_allowed_networks set, every mirror and base URL host must be an address inside them."""
+    allowed = site.get("mirror_allowed_networks") or []
+    if not allowed:
+        return
+    nets = [n for n in (_net(a, "kmetal_mirror_allowed_networks", errors) for a in allowed) if n is not None]
+    for field, url in _mirror_urls(site):
+        host = urlsplit(str(url) if "://" in str(url) else "//" + str(url)).hostname or ""
+        try:
+            addr = netaddr.IPAddress(host)
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            errors.append(f"{field}: {url} names host {host!r}, not an address in kmetal_mirror_allowed_networks "
+                          f"({', '.join(map(str, allowed))}); use the mirror's address")
+            continue
+        if not any(addr in net for net in nets):
+            errors.append(f"{field}: {url} is outside kmetal_mirror_allowed_networks ({', '.join(map(str, allowed))}); "
+                          f"point it at the site's own mirror")
+
+
 def preflight_problems(site, hosts):
     """Check a site's settings and its hosts' facts; return {'errors': [...], 'warnings': [...]}.
 
@@ -223,6 +257,7 @@ def preflight_problems(site, hosts):
     _mtu(site, errors)
     site_vlans = _vlans(site, errors)
     _control_plane(site, errors)
+    _mirrors(site, errors)
     for host in hosts:
         _host(site, host, site_vlans, ranges, errors, warnings)
     return {"errors": errors, "warnings": warnings}
