@@ -2,7 +2,10 @@
 the rollback of a change that cuts the management path, timed."""
 
 import difflib
+import json
+import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -81,5 +84,46 @@ def test_a_change_that_cuts_the_management_path_rolls_back_by_itself(tmp_path):
         assert address in ssh(address, "ip -br addr show mgmt0").stdout
         again = playbook(path, play)
         assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
+    finally:
+        lab("hosts", "down", "--prefix", prefix)
+
+
+@pytest.fixture
+def cpu_load():
+    """A bounded busy loop on every core beside the test: the machine a customer's controller runs on is busy too."""
+    procs = [subprocess.Popen(["timeout", "300", "sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
+    yield
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_change_is_confirmed_only_once_it_is_live(tmp_path, cpu_load):
+    """The renderer configures links after its reload command returns: here networkctl itself returns at once and
+    does its work 15 s later (under CPU load). The change must not be confirmed (its rollback disarmed) before the new address is live."""
+    prefix = "t-settle"
+    inv = hosts_up(prefix, 1)
+    try:
+        address = _addresses(inv)[0]
+        extra = address.rsplit(".", 1)[0] + ".99/24"
+        path = inventory(tmp_path, prefix, {"host_network_rollback_timeout": 120, "host_network_confirm_timeout": 60,
+                                            "host_network_jumbo_check": False})
+        play = tmp_path / "network.yml"
+        play.write_text(yaml.safe_dump([{"name": "Network", "hosts": "kmetal_nodes", "gather_facts": False,
+                                         "roles": ["kmetal.platform.host_network"]}]))
+        good = playbook(path, play)
+        assert good.returncode == 0, good.stdout[-3000:]
+        # A late networkctl, first in the PATH of the detached reload unit.
+        # (A transient timer, outside the reload unit's cgroup, which systemd empties when the reload returns.)
+        shim = "#!/bin/sh\nexec systemd-run --quiet --collect --on-active=15 /usr/bin/networkctl \"$@\"\n"
+        assert ssh(address, f"printf '%s' '{shim}' > /usr/local/bin/networkctl && chmod 0755 /usr/local/bin/networkctl").returncode == 0
+        change = tmp_path / "change.yml"
+        change.write_text(yaml.safe_dump({"host_network_profiles": [{"name": "mgmt0", "addresses": [f"{address}/24", extra]}]}))
+        run = playbook(path, play, "-e", f"@{change}")
+        assert run.returncode == 0, run.stdout[-4000:]
+        assert extra.split("/")[0] in ssh(address, "ip -br addr show mgmt0").stdout
+        status = json.loads(ssh(address, "python3 /usr/local/lib/kmetal/kmetal_network.py status").stdout)
+        assert status["pending"] is False and status["rolled_back"] is None, status
+        assert status["timer"] != "active", status
     finally:
         lab("hosts", "down", "--prefix", prefix)

@@ -4,7 +4,10 @@
 #   kmetal-network status                JSON: whether the live files differ from the last confirmed apply
 #   kmetal-network apply RENDERER SECS [--restart] LINK...
 #                                        arm the rollback timer (SECS), then reload the renderer in a detached unit
-#   kmetal-network confirm               the controller reached the host: disarm the timer, record the apply
+#   kmetal-network settle                JSON: once the detached reload has finished, its result and the live
+#                                        links and routes (the controller compares them with the profiles)
+#   kmetal-network confirm               the controller reached the host through the settled new configuration:
+#                                        disarm the timer, record the apply
 #   kmetal-network rollback              restore the checkpoint and reload (what the timer runs by itself)
 #
 # Like `netplan try`: if the controller does not confirm within SECS, the host restores its previous
@@ -166,6 +169,25 @@ def _reload(renderer, restart, wanted):
         json.dump(out, f)
 
 
+def settle(wait=30):
+    """The reload's result and the live state, once the reload has finished (or the host rolled back)."""
+    deadline = time.time() + wait
+    while not os.path.exists(f"{RUN}/apply.json") and not os.path.exists(ROLLED_BACK) and time.time() < deadline:
+        time.sleep(0.2)
+    result = {"done": False, "ok": None, "error": "the reload has not finished"}
+    if os.path.exists(ROLLED_BACK):
+        with open(ROLLED_BACK) as f:
+            result = {"done": True, "ok": False, "error": "the host had already rolled back", "rolled_back": json.load(f)}
+    elif os.path.exists(f"{RUN}/apply.json"):
+        with open(f"{RUN}/apply.json") as f:
+            result = {"done": True, **json.load(f)}
+    # networkd and NetworkManager finish configuring links after the reload returns: the controller polls this
+    # until the live state matches the profiles, and only then confirms.
+    result["addr"] = json.loads(run("ip", "-j", "-d", "addr", "show").stdout)
+    result["route"] = json.loads(run("ip", "-j", "route", "show", "table", "main").stdout)
+    print(json.dumps(result))
+
+
 def confirm():
     # The controller got through; let the reload finish (it may still be activating profiles) before disarming.
     deadline = time.time() + 90
@@ -229,6 +251,8 @@ def main(argv):
         apply(args[0], int(args[1]), restart, args[2:])
     elif cmd == "_reload":
         _reload(args[0], args[1], args[2:])
+    elif cmd == "settle":
+        settle()
     elif cmd == "confirm":
         return confirm()
     elif cmd == "rollback":
