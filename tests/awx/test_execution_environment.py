@@ -12,6 +12,8 @@ import yaml
 from conftest import COLLECTION, REPO, VENV_BIN, load_yaml, run
 
 SITE = REPO / ".venv" / "lib"
+# The context stages helm, kubectl and kubeadm from the lab's build cache (`make binaries`): these run with the lab tests.
+pytestmark = pytest.mark.lab
 
 
 def venv_collections():
