@@ -127,7 +127,7 @@ def module_calls(args_by_module):
         if module != "tenant_fleet":
             yield module, args
             continue
-        yield module, {k: v for k, v in args.items() if k != "tenants"}
+        yield module, dict(args, tenants=[])  # given; its items are walked as the per-item modules below
         for tenant in args.get("tenants", []):
             yield "tenant", {k: v for k, v in tenant.items() if k not in FLEET_ITEMS}
             for key, item_module in FLEET_ITEMS.items():
