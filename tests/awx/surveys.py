@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import yaml
-from conftest import AWX, REPO
+from awx_helpers import AWX, REPO
 
 sys.path.insert(0, str(REPO / "collections"))
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import yaml
-from conftest import COLLECTION, REPO, VENV_BIN, load_yaml, run
+from awx_helpers import COLLECTION, REPO, VENV_BIN, load_yaml, run
 
 # What may be in the repo's collection directory but never in the artifact.
 NOT_SHIPPED = re.compile(r"^(tests/|galaxy\.yml$|changelogs/\.plugin-cache\.yaml$)|(^|/)__pycache__/|\.pyc$")

@@ -4,7 +4,7 @@ collection's docs (also its own step of scripts/test.sh)."""
 
 import shutil
 
-from conftest import COLLECTION, VENV_BIN, ansible_env, load_yaml, run
+from awx_helpers import COLLECTION, VENV_BIN, ansible_env, load_yaml, run
 from packaging.version import Version
 
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import AWX, COLLECTION, REPO, VENV_BIN, ansible_env, load_yaml, run
+from awx_helpers import AWX, COLLECTION, REPO, VENV_BIN, ansible_env, load_yaml, run
 
 DISPATCH = """---
 - name: Stand-in dispatch | what each infra.aap_configuration role would be given

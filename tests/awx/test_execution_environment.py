@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 import yaml
-from conftest import COLLECTION, REPO, VENV_BIN, load_yaml, run
+from awx_helpers import COLLECTION, REPO, VENV_BIN, load_yaml, run
 
 SITE = REPO / ".venv" / "lib"
 # The context stages helm, kubectl and kubeadm from the lab's build cache (`make binaries`): these run with the lab tests.

@@ -4,7 +4,7 @@ execution-environment.yml builds (the image itself cannot be built here: no cont
 import json
 
 import yaml
-from conftest import REPO, VENV_BIN, ansible_env, load_yaml, run
+from awx_helpers import REPO, VENV_BIN, ansible_env, load_yaml, run
 
 
 def test_settings_validate_against_navigators_schema():

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from conftest import COLLECTION, REPO, VENV_BIN, ansible_env, load_yaml
+from awx_helpers import COLLECTION, REPO, VENV_BIN, ansible_env, load_yaml
 from surveys import TEXT, module_calls, module_spec, playbook_calls, required_options, surveyed_templates, walk
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 import yaml
-from conftest import COLLECTION, REPO, VENV_BIN, run
+from awx_helpers import COLLECTION, REPO, VENV_BIN, run
 
 ROLES = COLLECTION / "roles"
 # roles/tenants is being reworked by another change; its steps get their tags with it (three import_tasks lines).
