@@ -7,6 +7,7 @@ packages=(
   iproute2 iputils-ping bridge-utils
   openvswitch-switch             # userspace datapath for bonds and VLAN tags the kernel here lacks
   rsync git make
+  graphviz                       # dot, which kmetal.platform.fleet_report draws with
 )
 missing=()
 for p in "${packages[@]}"; do
