@@ -101,7 +101,8 @@ def test_static_client_certificate_goes_to_private_files_of_each_client(tmp_path
 
 
 def test_static_token_is_sent_as_bearer(tmp_path, no_library, clean_env):
-    client = Client({"kubeconfig": str(kubeconfig(tmp_path, {"token": "static-token"}, {"server": "https://h:6443", "certificate-authority-data": b64(b"CA")}))})
+    cluster = {"server": "https://h:6443", "certificate-authority-data": b64(b"CA")}
+    client = Client({"kubeconfig": str(kubeconfig(tmp_path, {"token": "static-token"}, cluster))})
     assert auth_header(client) == "Bearer static-token"
     assert client.pool.connection_pool_kw["ca_cert_data"] == "CA" and client.pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
 
@@ -438,3 +439,15 @@ def test_lab_exec_plugin_token_reaches_the_api(lab_api, namespace, tmp_path, cle
     token = service_account_token(lab_api, namespace)
     client = Client({"kubeconfig": str(kubeconfig(tmp_path, exec_plugin(tmp_path, {"token": token}), lab_cluster(lab_api)))})
     assert whoami(client) == "system:serviceaccount:%s:awx-job" % namespace
+
+
+def test_a_401_says_what_was_sent_and_from_where(tmp_path, clean_env):
+    user = exec_plugin(tmp_path, {"clientCertificateData": (PEM_CERT % 3).decode(), "clientKeyData": (PEM_KEY % 3).decode()})
+    client = Client({"kubeconfig": str(kubeconfig(tmp_path, user))})
+    client.pool.request = lambda *a, **kw: Answer(401)
+    with pytest.raises(KmetalError, match=r"refused the credentials \(401 Unauthorized\): sent the client certificate .* from the kubeconfig's exec"):
+        client.request("GET", "/x")
+    bare = Client({"kubeconfig": str(kubeconfig(tmp_path, {}, name="bare"))})
+    bare.pool.request = lambda *a, **kw: Answer(401)
+    with pytest.raises(KmetalError, match=r"wants credentials \(401 Unauthorized\) and none were sent"):
+        bare.request("GET", "/x")

@@ -174,7 +174,8 @@ def read_kubeconfig(path=None, context=None):
         raise KmetalError("context %r names cluster %r, which the kubeconfig does not define" % (ctx_name, ctx.get("cluster")), field="kubeconfig")
     user = merged["users"].get(ctx.get("user")) or {}
     if user.get("exec") or user.get("auth-provider"):
-        return _library_settings(files[0] if path else None, ctx_name, "exec" if user.get("exec") else "auth-provider")
+        how = "exec" if user.get("exec") else "auth-provider"
+        return dict(_library_settings(files[0] if path else None, ctx_name, how), auth_source="the kubeconfig's %s credentials" % how)
 
     def rel(entry, key):
         value = entry.get(key)
@@ -201,6 +202,7 @@ def read_kubeconfig(path=None, context=None):
             out["token"] = handle.read().strip()
     if user.get("username") or user.get("password"):
         out["basic_auth_user"] = ctx.get("user")
+    out["auth_source"] = "the kubeconfig's user %s" % ctx.get("user")
     return out
 
 
@@ -290,7 +292,7 @@ def in_cluster_settings(sa_dir=None, environ=None):
                               environ=os.environ if environ is None else environ).load_and_set(cfg)
     except ConfigException as err:
         raise KmetalError("cannot use the in-cluster service account (%s): %s" % (sa_dir, err), field="kubeconfig")
-    return library_config_settings(cfg)
+    return dict(library_config_settings(cfg), auth_source="the pod's service account (%s)" % sa_dir)
 
 
 def _in_cluster(params):
@@ -313,7 +315,9 @@ def connection_settings(params):
     if params.get("host"):
         cfg["host"] = params["host"]
     if params.get("api_key"):
-        cfg["token"], cfg["auth_hook"] = params["api_key"], None
+        cfg["token"], cfg["auth_hook"], cfg["auth_source"] = params["api_key"], None, "api_key"
+    if params.get("client_cert"):
+        cfg["auth_source"] = "client_cert" if not params.get("api_key") else "api_key and client_cert"
     for option, key in (("ca_cert", "ca_file"), ("client_cert", "cert_file"), ("client_key", "key_file"), ("proxy", "proxy")):
         if params.get(option):
             cfg[key] = params[option]
@@ -425,6 +429,18 @@ def _pool_manager(proxy, source, proxy_headers, pool_args):
     return urllib3.ProxyManager(bare, proxy_headers=headers or None, **pool_args)
 
 
+def _describe_credentials(cfg):
+    """What the client authenticates with, for the 401 message (no secret in it); None when nothing."""
+    kinds = []
+    if cfg.get("token") or cfg.get("auth_hook"):
+        kinds.append("a bearer token")
+    if cfg.get("cert_file"):
+        kinds.append("the client certificate %s" % ("(from a temporary file)" if cfg["cert_file"] in (cfg.get("temp_files") or ()) else cfg["cert_file"]))
+    if not kinds:
+        return None
+    return "sent %s from %s" % (" and ".join(kinds), cfg.get("auth_source") or "the options")
+
+
 def _redact(parsed):
     return parsed._replace(auth="***" if parsed.auth else None).url
 
@@ -445,6 +461,7 @@ class Client(object):
         self._token = cfg.get("token")
         self._auth_hook = cfg.get("auth_hook")
         self._temp_files = list(cfg.get("temp_files") or ())
+        self.credentials = _describe_credentials(cfg)
         pool_args = {"num_pools": 2, "maxsize": 4, "retries": False}
         if cfg.get("verify", True):
             pool_args["cert_reqs"] = "CERT_REQUIRED"
@@ -547,8 +564,11 @@ class Client(object):
             if status in expect or status in (404, 409):
                 return status, data
             if status == 401:
-                raise KmetalError("the API server refused the credentials (401 Unauthorized): check kubeconfig, api_key or client_cert",
-                                  obj=what, status=status)
+                if self.credentials is None:
+                    raise KmetalError("the API server wants credentials (401 Unauthorized) and none were sent: give a kubeconfig whose user has "
+                                      "a client certificate, a token or an exec plugin, or client_cert/client_key or api_key", obj=what, status=status)
+                raise KmetalError("the API server refused the credentials (401 Unauthorized): %s; check that they are valid for this server "
+                                  "(not expired, issued by its CA or its token issuer)" % self.credentials, obj=what, status=status)
             if status == 403:
                 raise KmetalError("forbidden: the credentials lack the RBAC permission", obj=what, reason=_server_reason(resp.data, "Forbidden"), status=status)
             raise KmetalError("the API server answered %d" % status, obj=what, reason=_server_reason(resp.data, resp.reason), status=status,
