@@ -8,6 +8,7 @@ packages=(
   openvswitch-switch             # userspace datapath for bonds and VLAN tags the kernel here lacks
   rsync git make
   apt-utils gnupg                # the lab mirror's Debian repository: apt-ftparchive, and gpg to sign its Release
+  graphviz                       # dot, which kmetal.platform.fleet_report draws with
 )
 missing=()
 for p in "${packages[@]}"; do

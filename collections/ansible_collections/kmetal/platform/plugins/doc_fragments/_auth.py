@@ -15,6 +15,10 @@ options:
     description:
       - Path to a kubeconfig file.
       - When neither O(kubeconfig) nor O(host) is given, the file named by E(KUBECONFIG) or C(~/.kube/config) is read.
+      - In a pod (E(KUBERNETES_SERVICE_HOST) set) with none of these, the pod's service account is used, as with kubectl.
+      - Client certificates, tokens and token files are read directly; exec plugins (token or client certificate)
+        and auth-provider users (gcp, oidc) go through the kubernetes Python library's loader. Username and password
+        (basic auth, removed from Kubernetes in 1.19) are refused.
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
     type: path
   context:
@@ -58,7 +62,10 @@ options:
     aliases: [key_file]
   proxy:
     description:
-      - An HTTP proxy URL to reach the API server through.
+      - A proxy URL to reach the API server through, C(http://[USER:PASSWORD@]HOST:PORT) (the credentials are sent as
+        C(Proxy-Authorization)) or C(socks5://...) (needs the PySocks Python library).
+      - Overrides the kubeconfig's C(proxy-url); without either, E(HTTPS_PROXY) (or E(HTTP_PROXY) for an http server)
+        is used unless E(NO_PROXY) matches the server (C(*), a host, a domain and its subdomains, an IP or a CIDR).
       - Can also be set with the E(K8S_AUTH_PROXY) environment variable.
     type: str
   request_timeout:
@@ -71,7 +78,8 @@ requirements:
   - urllib3
   - PyYAML
   - netaddr
-  - kubernetes (the Python client), only for kubeconfig users with exec or auth-provider credentials
+  - kubernetes (the Python client), only for exec, auth-provider and in-cluster credentials
+  - PySocks, only for socks5 proxies
 notes:
   - The modules talk to fixed API paths (their kinds are known), so they make no discovery requests.
   - Writes are server-side apply with the field manager C(kmetal-platform); check mode sends the same write with C(dryRun=All).
