@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ms = sub.add_parser("mirror", help="the lab mirror: registry, file server and Debian repository on 198.18.0.1, filled from the cache")
     msub = ms.add_subparsers(dest="mirror_command", required=True)
     mup = msub.add_parser("up", help="start the mirror (or reuse the healthy one) and fill it with the manifest's artifacts")
-    mup.add_argument("--manifest", help="the site's artifact manifest (default: $KMETAL_LAB_DIR/mirror/manifest.json)")
+    mup.add_argument("--manifest", help="the site's artifact manifest (default: computed from inventories/lab by the kmetal.platform.artifacts playbook)")
     msub.add_parser("down", help="stop what `mirror up` started and remove the bridge address it added")
     mst = msub.add_parser("status", help="show the mirror's processes and whether they answer (exit 3 when not running)")
     mst.add_argument("--json", action="store_true", help="print the status as JSON")

@@ -163,8 +163,10 @@ def chart_images(rendered, chart_name="kmetal", provider_images=None):
         if not isinstance(obj, dict):
             continue
         source = source_of(doc, chart_name)
-        for _path, ref in walk_images(obj):
-            images.append({"ref": normalize_ref(ref), "source": source})
+        for path, ref in walk_images(obj):
+            # A docker:// URL is a VM disk that CDI imports (a tenant worker's boot disk), not a container image.
+            pulled_by = "containerd" if path == "image" or path.endswith(".image") else "cdi"
+            images.append({"ref": normalize_ref(ref), "source": source, "pulled_by": pulled_by})
         key = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
         repo = (provider_images or {}).get(key)
         version = (obj.get("spec") or {}).get("version")

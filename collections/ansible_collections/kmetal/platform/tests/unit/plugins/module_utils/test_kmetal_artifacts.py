@@ -66,12 +66,12 @@ spec:
 def test_the_walker_finds_init_ephemeral_and_custom_resource_images_with_their_sub_chart():
     images = art.chart_images(RENDERED, "kmetal", {"CoreProvider/cluster-api": "registry.k8s.io/cluster-api/cluster-api-controller"})
     assert images == [
-        {"ref": "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "source": "chart:flannel"},
-        {"ref": "ghcr.io/flannel-io/flannel:v0.28.10", "source": "chart:flannel"},
-        {"ref": "docker.io/library/busybox:latest", "source": "chart:flannel"},
-        {"ref": "quay.io/coreos/etcd:v3.5.6", "source": "chart:kamaji"},
+        {"ref": "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "source": "chart:flannel", "pulled_by": "containerd"},
+        {"ref": "ghcr.io/flannel-io/flannel:v0.28.10", "source": "chart:flannel", "pulled_by": "containerd"},
+        {"ref": "docker.io/library/busybox:latest", "source": "chart:flannel", "pulled_by": "containerd"},
+        {"ref": "quay.io/coreos/etcd:v3.5.6", "source": "chart:kamaji", "pulled_by": "containerd"},
         {"ref": "registry.k8s.io/cluster-api/cluster-api-controller:v1.13.6", "source": "runtime:capi-provider CoreProvider/cluster-api"},
-        {"ref": "quay.io/capk/ubuntu-2404-container-disk:v1.34.1", "source": "chart:kmetal"},
+        {"ref": "quay.io/capk/ubuntu-2404-container-disk:v1.34.1", "source": "chart:kmetal", "pulled_by": "cdi"},
     ]
 
 
