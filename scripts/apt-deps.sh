@@ -7,6 +7,7 @@ packages=(
   iproute2 iputils-ping bridge-utils
   openvswitch-switch             # userspace datapath for bonds and VLAN tags the kernel here lacks
   rsync git make
+  libseccomp-dev                 # make artifacts: runc links libseccomp statically, as its releases do
 )
 missing=()
 for p in "${packages[@]}"; do
