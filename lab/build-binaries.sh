@@ -50,3 +50,7 @@ for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   helm_ld+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
 done
 build helm "$HELM_VERSION" helm helm.sh/helm/v3/cmd/helm "$helm_ld"
+# The mirror's registry and crane: pure Go, static, so they also run inside the lab hosts.
+CGO_ENABLED=0 build registry "$REGISTRY_VERSION" registry github.com/distribution/distribution/v3/cmd/registry \
+  "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
+CGO_ENABLED=0 build crane "$CRANE_VERSION" crane github.com/google/go-containerregistry/cmd/crane ""
