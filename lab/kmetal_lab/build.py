@@ -95,7 +95,8 @@ class Builder:
             tmp = Path(f"{out}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
-            self._run(component, version, ["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", f"{tmp}/", *pkgs], GO / wrapper, {"CGO_ENABLED": "0"})
+            argv = ["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", f"{tmp}/", *pkgs]
+            self._run(component, version, argv, GO / wrapper, {"CGO_ENABLED": "0"})
             tmp.rename(out)
         return out
 
@@ -154,7 +155,8 @@ class Builder:
     def containerd(self, version: str) -> dict:
         v = "github.com/containerd/containerd/v2/version"
         ld = f"-X {v}.Version={version} -X {v}.Package=github.com/containerd/containerd/v2"
-        bins = {c: self.go(c, version, "containerd", f"github.com/containerd/containerd/v2/cmd/{c}", ld) for c in ("containerd", "containerd-shim-runc-v2", "ctr")}
+        cmds = ("containerd", "containerd-shim-runc-v2", "ctr")
+        bins = {c: self.go(c, version, "containerd", f"github.com/containerd/containerd/v2/cmd/{c}", ld) for c in cmds}
         self.tgz("containerd", f"{version}/containerd-{version.lstrip('v')}-linux-{ARCH}.tar.gz", {f"bin/{k}": p for k, p in bins.items()})
         unit = self.module_dir("github.com/containerd/containerd/v2", version) / "containerd.service"
         if unit.exists():
@@ -299,10 +301,12 @@ class Builder:
         return self.layer("netfilter", entries)
 
     def shell_layer(self) -> Path:
-        """busybox (static) as /bin/sh and /bin/cp: the flannel CNI image's init container runs `cp`, etcd's has a shell."""
+        """busybox (static) with every applet in /bin, as the busybox image has it: the flannel CNI image's init
+        container runs `cp`, local-path-provisioner's helper pods and Kamaji's jobs run `sh -c` scripts."""
         tree = self.deb_tree("shell", SHELL_DEBS)
+        applets = subprocess.run([str(tree / "bin/busybox"), "--list"], capture_output=True, text=True, check=True).stdout.split()
         entries = [("bin/busybox", tarfile.REGTYPE, 0o755, tree / "bin/busybox", {})]
-        entries += [(f"bin/{t}", tarfile.SYMTYPE, 0o777, "busybox", {}) for t in ("sh", "cp", "ls", "cat", "mkdir", "rm", "mv")]
+        entries += [(f"bin/{t}", tarfile.SYMTYPE, 0o777, "busybox", {}) for t in applets if t != "busybox"]
         return self.layer("shell", entries)
 
     def binary_layer(self, name: str, files: dict, caps: set = frozenset()) -> Path:
@@ -392,7 +396,59 @@ def needed_libraries_missing(layer_tars: list) -> list:
         return missing
 
 
-def build_all(builder: Builder, check_libraries: bool = True) -> dict:
+def platform_images(b: Builder, base: Path, shell: Path) -> list:
+    """The platform components' images, tagged as the umbrella chart's sub-charts (and, for the Cluster API
+    providers the operator installs, their release manifests) reference them; entrypoint, user and paths as
+    their upstream Dockerfiles have them (distroless static nonroot unless noted)."""
+    pins, specs = b.pins, []
+
+    def image(ref: str, files: dict, config: dict, extra_layers: tuple = ()) -> None:
+        name = ref.split("/")[-1].replace(":", "-")
+        specs.append({"ref": ref, "layers": [base, *extra_layers, b.binary_layer(name, files)], "config": config})
+
+    manager = {"User": "65532", "WorkingDir": "/", "Entrypoint": ["/manager"]}
+    capi = pins["CAPI_VERSION"]
+    ld = f"-X sigs.k8s.io/cluster-api/version.gitVersion={capi} -X sigs.k8s.io/cluster-api/version.gitTreeState=clean"
+    image(f"registry.k8s.io/cluster-api/cluster-api-controller:{capi}",
+          {"manager": b.go("cluster-api-controller", capi, "cluster-api", "sigs.k8s.io/cluster-api", ld)}, manager)
+    image(f"registry.k8s.io/cluster-api/kubeadm-bootstrap-controller:{capi}",
+          {"manager": b.go("kubeadm-bootstrap-controller", capi, "cluster-api", "sigs.k8s.io/cluster-api/bootstrap/kubeadm", ld)}, manager)
+    v = pins["CAPI_OPERATOR_VERSION"]
+    image(f"registry.k8s.io/capi-operator/cluster-api-operator:{v}",
+          {"manager": b.go("cluster-api-operator", v, "cluster-api-operator", "sigs.k8s.io/cluster-api-operator/cmd")}, manager)
+    v = pins["CAPK_VERSION"]
+    image(f"quay.io/capk/capk-manager:{v}", {"manager": b.go("capk-manager", v, "capk", "sigs.k8s.io/cluster-api-provider-kubevirt")}, manager)
+    v = pins["CACPK_VERSION"]
+    image(f"docker.io/clastix/cluster-api-control-plane-provider-kamaji:{v}",
+          {"manager": b.go("cluster-api-control-plane-provider-kamaji", v, "cacpk", "github.com/clastix/cluster-api-control-plane-provider-kamaji")},
+          {**manager, "User": "65532:65532"})
+    v = pins["KAMAJI_VERSION"]
+    image(f"docker.io/clastix/kamaji:{v}", {"kamaji": b.go("kamaji", v, "kamaji", "github.com/clastix/kamaji")},
+          {"User": "65532:65532", "WorkingDir": "/", "Entrypoint": ["/kamaji"]})
+    # Kamaji's chart runs its datastore jobs in clastix/kubectl:<minor> with `sh -c`: our kubectl and busybox.
+    kv = pins["KUBERNETES_VERSION"]
+    image(f"docker.io/clastix/kubectl:{kv.rsplit('.', 1)[0]}", {"usr/local/bin/kubectl": b.bin / f"kubectl-{kv}"}, {"Entrypoint": ["kubectl"]}, (shell,))
+    v = pins["METALLB_VERSION"]
+    mod = "go.universe.tf/metallb"
+    image(f"quay.io/metallb/controller:{v}", {"controller": b.go("metallb-controller", v, "metallb", f"{mod}/controller")}, {"Entrypoint": ["/controller"]})
+    image(f"quay.io/metallb/speaker:{v}", {"speaker": b.go("metallb-speaker", v, "metallb", f"{mod}/speaker"),
+                                            "cp-tool": b.go("metallb-cp-tool", v, "metallb", f"{mod}/frr-tools/cp-tool"),
+                                            "frr-metrics": b.go("metallb-frr-metrics", v, "metallb", f"{mod}/frr-tools/metrics")},
+          {"Entrypoint": ["/speaker"]})
+    v = pins["LOCAL_PATH_PROVISIONER_VERSION"]
+    image(f"docker.io/rancher/local-path-provisioner:{v}",
+          {"usr/bin/local-path-provisioner": b.go("local-path-provisioner", v, "local-path-provisioner", "github.com/rancher/local-path-provisioner")},
+          {"Cmd": ["local-path-provisioner"]}, (shell,))
+    # Its helper pods (busybox:latest in the chart's values) run the setup/teardown scripts with busybox sh.
+    specs.append({"ref": "docker.io/library/busybox:latest", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
+    for name, pin in (("source-controller", "FLUX_SOURCE_CONTROLLER_VERSION"), ("helm-controller", "FLUX_HELM_CONTROLLER_VERSION")):
+        v = pins[pin]
+        image(f"ghcr.io/fluxcd/{name}:{v}", {f"usr/local/bin/{name}": b.go(name, v, name, f"github.com/fluxcd/{name}")},
+              {"User": "65534:65534", "Entrypoint": [name]})
+    return specs
+
+
+def build_all(builder: Builder, check_libraries: bool = True, platform: bool = True) -> dict:
     b, pins = builder, builder.pins
     kv, kv_prev = pins["KUBERNETES_VERSION"], pins["KUBERNETES_PREVIOUS_VERSION"]
     specs = []
@@ -426,7 +482,7 @@ def build_all(builder: Builder, check_libraries: bool = True) -> dict:
     fv = pins["FLANNEL_VERSION"]
     flannel = b.flannel(fv)
     specs.append({"ref": f"ghcr.io/flannel-io/flannel:{fv}",
-                  "layers": [base, netfilter, b.binary_layer(f"flannel-{fv}", {"opt/bin/flanneld": flannel["flanneld"], "opt/bin/install-conf": flannel["install-conf"]})],
+                  "layers": [base, netfilter, b.binary_layer(f"flannel-{fv}", {f"opt/bin/{n}": p for n, p in flannel.items()})],
                   "config": {"Entrypoint": ["/opt/bin/flanneld"]}})
     fcv = pins["FLANNEL_CNI_PLUGIN_VERSION"]
     fcni = b.go("flannel-cni-plugin", fcv, "cni-flannel", "github.com/containernetworking/plugins/plugins/meta/flannel",
@@ -443,15 +499,20 @@ def build_all(builder: Builder, check_libraries: bool = True) -> dict:
     if kv_prev:
         control_plane(kv_prev, "kube-v1.33")
         etcd("ETCD_PREVIOUS_IMAGE_VERSION", "etcd-v3.5.24", False)
+    if platform:
+        specs += platform_images(b, base, shell)
     b.images_write(specs, check_libraries)
     return b.index([s["ref"] for s in specs])
 
 
 def main(argv: list) -> int:
+    if argv not in ([], ["--no-platform"]):
+        print("usage: build-artifacts.sh [--no-platform]   (--no-platform: leave out the platform components' images)", file=sys.stderr)
+        return 2
     builder = Builder(cache_dir(), versions())
     start = time.monotonic()
     try:
-        doc = build_all(builder)
+        doc = build_all(builder, platform=argv != ["--no-platform"])
     except BuildError as err:
         print(f"build-artifacts: {err}", file=sys.stderr)
         return 1
