@@ -123,3 +123,33 @@ def test_a_second_run_builds_nothing():
     builder = build.Builder(cache_dir(), PINS, log=lambda _msg: None)
     assert build.build_all(builder) == before
     assert builder.built == []
+
+
+# What each image must run from its own layers alone (no host libraries): its program, and the userland it needs.
+RUNS = {
+    "registry.k8s.io/kube-apiserver": [["kube-apiserver", "--version"]],
+    "registry.k8s.io/kube-proxy": [["kube-proxy", "--version"], ["iptables", "-V"], ["iptables-legacy", "-V"], ["nft", "--version"], ["conntrack", "--version"]],
+    "registry.k8s.io/etcd": [["etcd", "--version"], ["/bin/sh", "-c", "true"]],
+    "registry.k8s.io/coredns/coredns": [["/coredns", "-version"]],
+    "registry.k8s.io/pause": [["/pause", "-v"]],
+    "ghcr.io/flannel-io/flannel": [["/opt/bin/flanneld", "--version"], ["iptables-save", "--version"]],
+    "ghcr.io/flannel-io/flannel-cni-plugin": [["cp", "-f", "/flannel", "/tmp/flannel"]],
+    "ghcr.io/kube-vip/kube-vip": [["/kube-vip", "--help"]],
+}
+
+
+def test_every_image_runs_its_programs_from_its_own_layers(tmp_path):
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("chroot into the unpacked images needs root")
+    images = {i["ref"].rsplit(":", 1)[0]: i for i in _index()["images"] if "/kube-apiserver:v1.33" not in i["ref"]}
+    for repo, commands in RUNS.items():
+        root = tmp_path / repo.replace("/", "_")
+        with tarfile.open(images[repo]["tarball"]) as tar:
+            for layer in json.load(tar.extractfile("manifest.json"))[0]["Layers"]:
+                with tarfile.open(fileobj=io.BytesIO(gzip.decompress(tar.extractfile(layer).read()))) as lt:
+                    lt.extractall(root, filter="fully_trusted")
+        for argv in commands:
+            done = subprocess.run(["chroot", root, *argv], capture_output=True, text=True, env={"PATH": build.PATH_ENV.split("=", 1)[1]})
+            assert done.returncode == 0, (repo, argv, done.stderr)
