@@ -467,15 +467,20 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
         specs.append({"ref": f"registry.k8s.io/etcd:{pins[pin].lstrip('v')}-0", "layers": [base, shell, layer],
                       "config": {"WorkingDir": "/", "ExposedPorts": {f"{p}/tcp": {} for p in (2379, 2380, 4001, 7001)}}})
 
+    def pause(pv: str) -> None:
+        layer = b.binary_layer(f"pause-{pv}", {"pause": b.pause(pv, kv)})
+        specs.append({"ref": f"registry.k8s.io/pause:{pv}", "layers": [layer],
+                      "config": {"Env": [PATH_ENV], "User": "65535:65535", "Entrypoint": ["/pause"]}})
+
+    def coredns(cv: str, wrapper: str) -> None:
+        binary = b.go("coredns", cv, wrapper, "github.com/coredns/coredns", f"-X github.com/coredns/coredns/coremain.GitCommit={cv}")
+        specs.append({"ref": f"registry.k8s.io/coredns/coredns:{cv}", "layers": [base, b.binary_layer(f"coredns-{cv}", {"coredns": binary}, {"coredns"})],
+                      "config": {"User": "nonroot:nonroot", "WorkingDir": "/", "ExposedPorts": {"53/tcp": {}, "53/udp": {}}, "Entrypoint": ["/coredns"]}})
+
     control_plane(kv, "kube")
     etcd("ETCD_IMAGE_VERSION", "etcd-v3.6.5", True)
-    pause = b.pause(pins["PAUSE_VERSION"], kv)
-    specs.append({"ref": f"registry.k8s.io/pause:{pins['PAUSE_VERSION']}", "layers": [b.binary_layer(f"pause-{pins['PAUSE_VERSION']}", {"pause": pause})],
-                  "config": {"Env": [PATH_ENV], "User": "65535:65535", "Entrypoint": ["/pause"]}})
-    cv = pins["COREDNS_VERSION"]
-    coredns = b.go("coredns", cv, "coredns", "github.com/coredns/coredns", f"-X github.com/coredns/coredns/coremain.GitCommit={cv}")
-    specs.append({"ref": f"registry.k8s.io/coredns/coredns:{cv}", "layers": [base, b.binary_layer(f"coredns-{cv}", {"coredns": coredns}, {"coredns"})],
-                  "config": {"User": "nonroot:nonroot", "WorkingDir": "/", "ExposedPorts": {"53/tcp": {}, "53/udp": {}}, "Entrypoint": ["/coredns"]}})
+    pause(pins["PAUSE_VERSION"])
+    coredns(pins["COREDNS_VERSION"], "coredns")
     b.cni_plugins(pins["CNI_PLUGINS_VERSION"])
     b.crictl(pins["CRICTL_VERSION"])
     fv = pins["FLANNEL_VERSION"]
@@ -501,6 +506,8 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
     if kv_prev:  # the upgrade source: the previous minor's binaries, release files and control-plane images
         control_plane(kv_prev, "kube-v1.33")
         etcd("ETCD_PREVIOUS_IMAGE_VERSION", "etcd-v3.5.24", False)
+        pause(pins["PAUSE_PREVIOUS_VERSION"])
+        coredns(pins["COREDNS_PREVIOUS_VERSION"], "coredns-v1.12.0")
         b.images_write(specs, check_libraries)
         doc = b.index([s["ref"] for s in specs])
     if platform:
