@@ -13,7 +13,7 @@ VENV := .venv
 COLLECTION := collections/ansible_collections/kmetal/platform
 PYTEST_ARGS ?=
 
-.PHONY: help deps apt venv binaries lab-up lab-down demo test unit lint sanity integration molecule build clean
+.PHONY: help deps apt venv binaries artifacts lab-up lab-down demo test unit lint sanity integration molecule build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ venv: ## create .venv with pyproject.toml's dependencies
 
 binaries: ## build the lab's pinned binaries once (kube-apiserver, kube-controller-manager, kubeadm, kubectl, etcd, helm)
 	@lab/build-binaries.sh
+
+artifacts: ## build once what the lab mirror serves (binaries, release files, images) into $(KMETAL_CACHE)
+	@lab/build-artifacts.sh
 
 deps: apt venv binaries
 

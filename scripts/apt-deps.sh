@@ -9,6 +9,7 @@ packages=(
   rsync git make
   apt-utils gnupg                # the lab mirror's Debian repository: apt-ftparchive, and gpg to sign its Release
   graphviz                       # dot, which kmetal.platform.fleet_report draws with
+  libseccomp-dev                 # make artifacts: runc links libseccomp statically, as its releases do
 )
 missing=()
 for p in "${packages[@]}"; do
