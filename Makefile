@@ -30,14 +30,15 @@ binaries: ## build the lab's pinned binaries once (kube-apiserver, kube-controll
 artifacts: ## build once what the lab mirror serves (binaries, release files, images) into $(KMETAL_CACHE)
 	@lab/build-artifacts.sh
 
-deps: apt venv binaries
+deps: apt venv binaries artifacts
 
-lab-up: deps ## start the lab API (reused when healthy) and the lab hosts
+lab-up: deps ## start the lab: its API, its mirror (filled from the cache) and its hosts (each reused when healthy)
 	@bin/lab up
+	@bin/lab mirror up
 	@bin/lab hosts up 3
 
 lab-down: ## stop everything the lab started
-	@if [ -x .venv/bin/python ]; then bin/lab hosts down --all 2>/dev/null || true; bin/lab down; fi
+	@if [ -x .venv/bin/python ]; then bin/lab hosts down --all 2>/dev/null || true; bin/lab mirror down || true; bin/lab down; fi
 
 demo: lab-up ## run site.yml on the lab (the whole flow)
 	ansible-playbook -i inventories/lab/hosts.yml site.yml
