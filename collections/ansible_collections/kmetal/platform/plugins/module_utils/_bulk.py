@@ -35,11 +35,15 @@ def snapshot(client, kinds, label_selector=None, selectors=None):
     return live
 
 
-def reconcile_many(client, items, check_mode=False, diff=False, label_selector=None, absent=(), selectors=None):
+def reconcile_many(client, items, check_mode=False, diff=False, label_selector=None, absent=(), selectors=None, owners=None):
     """Bring every desired object of ITEMS to its state. ITEMS: [(desired object, check or None)], CHECK(live,
     snapshot) raising KmetalError to refuse. ABSENT: [(kind, namespace, name)] deleted when the snapshot has them,
     after the applies. Every check runs before the first write; when several refuse, one KmetalError names them all.
-    SELECTORS: see snapshot. Returns a result with the changed objects and the number of requests sent."""
+    SELECTORS: see snapshot. OWNERS: {(kind, namespace, name): unit} groups the objects into units (tenants) written
+    one after the other, each in ORDER; a unit whose write is refused is undone (what the run created of it is
+    deleted). Returns a result with the changed objects, the objects written, a status per unit and the number of
+    requests sent; a failure raises a KmetalError that carries the same (written, uncertain, results)."""
+    owners = owners or {}
     kinds = sorted({item[0]["kind"] for item in items} | {key[0] for key in absent}, key=ORDER.index)
     selector = label_selector or ",".join("%s=%s" % kv for kv in MANAGED_BY.items())
     live = snapshot(client, kinds, selector, selectors)
@@ -55,28 +59,85 @@ def reconcile_many(client, items, check_mode=False, diff=False, label_selector=N
     if errors:
         raise KmetalError("%d objects refused: %s" % (len(errors), "; ".join(str(e) for e in errors)),
                           problems=[str(e) for e in errors])
-    changed, diffs = [], []
+    units = {}
+    for obj, _check in items:
+        units.setdefault(owners.get(_key(obj), ""), {"objects": [], "absent": []})["objects"].append(obj)
+    for key in absent:
+        units.setdefault(owners.get(key, ""), {"objects": [], "absent": []})["absent"].append(key)
+    report = {"changed": [], "written": [], "uncertain": [], "diffs": [], "tenant_results": []}
+    for unit, work in units.items():
+        try:
+            status = _write_unit(client, work, live, check_mode, diff, report)
+        except KmetalError as err:
+            report["tenant_results"].append({"name": unit, "status": "failed", "reason": str(err)})
+            for later in list(units)[len(report["tenant_results"]):]:
+                report["tenant_results"].append({"name": later, "status": "not reached", "reason": "an earlier tenant failed"})
+            raise KmetalError(str(err), written=report["written"], uncertain=report["uncertain"], tenant_results=report["tenant_results"],
+                              changed_objects=report["changed"], problems=err.details.get("problems"))
+        report["tenant_results"].append({"name": unit, "status": status})
+    result = {"changed": bool(report["changed"]), "changed_objects": report["changed"], "written": report["written"],
+              "objects": len(items), "tenant_results": report["tenant_results"], "api_requests": client.requests}
+    if diff:
+        result["diff"] = report["diffs"]
+    return result
+
+
+def _write_unit(client, work, live, check_mode, diff, report):
+    """Write one unit's objects in ORDER, then its deletions. Returns its status: created, changed or unchanged."""
+    from ansible_collections.kmetal.platform.plugins.module_utils._tenant import in_terms_of_options  # one mapping of server fields
+
+    created, changed = [], []
     created_namespaces = set()
-    for obj, _check in sorted(items, key=lambda item: ORDER.index(item[0]["kind"])):
+    for obj in sorted(work["objects"], key=lambda o: ORDER.index(o["kind"])):
         namespace = obj["metadata"].get("namespace")
         current = live.get(_key(obj))
         if check_mode and KINDS[obj["kind"]].namespaced and namespace in created_namespaces:
             was_changed, before, after = True, None, obj  # nothing can be dry-run in a namespace not created yet
         else:
-            was_changed, before, after = apply_object(client, obj, current, check_mode)
+            try:
+                was_changed, before, after = apply_object(client, obj, current, check_mode)
+            except KmetalError as err:
+                if err.status is None and not check_mode:
+                    report["uncertain"].append(obj_ident(obj))  # sent, no answer: it may have been written
+                refusal = in_terms_of_options(err, obj["kind"])
+                if err.status is not None and created:
+                    undone = [ident(*k) for k in _undo(client, created)]
+                    for name in undone:
+                        report["written"].remove(name)
+                        report["changed"].remove(name)
+                    raise KmetalError("%s; nothing of the tenant was left half-made: this run's writes of it were undone (%s)"
+                                      % (refusal, ", ".join(undone)), status=refusal.status, problems=refusal.details.get("problems"))
+                raise refusal
         if was_changed:
-            if obj["kind"] == "Namespace" and current is None:
-                created_namespaces.add(obj["metadata"]["name"])
+            if current is None:
+                created.append((obj["kind"], obj["metadata"]["name"], namespace))
+                if obj["kind"] == "Namespace":
+                    created_namespaces.add(obj["metadata"]["name"])
             changed.append(obj_ident(obj))
+            report["changed"].append(obj_ident(obj))
+            if not check_mode:
+                report["written"].append(obj_ident(obj))
             if diff:
-                diffs.append(diff_entry(before, after, obj_ident(obj)))
-    for kind, namespace, name in sorted(absent, key=lambda key: -ORDER.index(key[0])):
+                report["diffs"].append(diff_entry(before, after, obj_ident(obj)))
+    for kind, namespace, name in sorted(work["absent"], key=lambda key: -ORDER.index(key[0])):
         current = live.get((kind, namespace, name))
         if delete_object(client, kind, current, check_mode):
             changed.append(ident(kind, name, namespace))
+            report["changed"].append(ident(kind, name, namespace))
+            if not check_mode:
+                report["written"].append(ident(kind, name, namespace))
             if diff:
-                diffs.append(diff_entry(current, None, ident(kind, name, namespace)))
-    result = {"changed": bool(changed), "changed_objects": changed, "objects": len(items), "api_requests": client.requests}
-    if diff:
-        result["diff"] = diffs
-    return result
+                report["diffs"].append(diff_entry(current, None, ident(kind, name, namespace)))
+    if any(kind == "Namespace" for kind, _n, _ns in created):
+        return "created"
+    return "changed" if changed else "unchanged"
+
+
+def _undo(client, created):
+    """Delete what the run created of one unit (a namespace created takes its contents with it). Returns the keys
+    (kind, name, namespace) undone, in creation order."""
+    namespaces = {name for kind, name, _ns in created if kind == "Namespace"}
+    for kind, name, namespace in reversed(created):
+        if namespace not in namespaces:
+            client.delete(kind, name, namespace)
+    return list(created)

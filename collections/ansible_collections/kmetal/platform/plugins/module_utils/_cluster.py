@@ -22,7 +22,7 @@ ARGS = dict(
     class_namespace={"type": "str", "default": "kmetal-capi-providers"},
     version={"type": "str"},
     control_plane={"type": "dict", "default": {}, "options": {
-        "replicas": {"type": "raw"},
+        "replicas": {"type": "int"},
         "data_store_name": {"type": "str", "default": "default"},
         "cert_sans": {"type": "list", "elements": "str"},
         "service_address": {"type": "str"},
@@ -36,9 +36,9 @@ ARGS = dict(
     workers={"type": "list", "elements": "dict", "default": [], "options": {
         "name": {"type": "str", "required": True},
         "class": {"type": "str", "default": "default-worker"},
-        "replicas": {"type": "raw"},
-        "min_size": {"type": "raw"},
-        "max_size": {"type": "raw"},
+        "replicas": {"type": "int"},
+        "min_size": {"type": "int"},
+        "max_size": {"type": "int"},
     }},
     variables={"type": "dict", "default": {}},
     labels={"type": "dict", "default": {}},
@@ -47,12 +47,6 @@ ARGS = dict(
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 600},
 )
-
-
-def _int(value):
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value
 
 
 def cluster_namespace(p):
@@ -79,7 +73,7 @@ def desired_cluster(p):
     problems.label_name("class_namespace", p.get("class_namespace"))
     problems.version("version", p.get("version"))
     cp = p.get("control_plane") or {}
-    replicas = _int(cp.get("replicas"))
+    replicas = cp.get("replicas")
     problems.int_range("control_plane.replicas", replicas, 0, 9)
     cp_var = {}
     if cp.get("data_store_name"):
@@ -104,7 +98,9 @@ def desired_cluster(p):
     if p.get("machine_size"):
         variables.append({"name": "machineSize", "value": p["machine_size"]})
     addr = p.get("bootstrap_server_address")
-    if addr:
+    if addr is not None and not str(addr).strip():
+        problems.add("bootstrap_server_address", "is empty: give the IP address or DNS name the workers connect to, or leave the option out")
+    elif addr:
         if not (_is_ip(addr) or DNS1123_SUBDOMAIN.match(addr)):
             problems.add("bootstrap_server_address", "%r is neither an IP address nor a DNS name" % (addr,))
         variables.append({"name": "bootstrapConfig", "value": {"serverAddress": addr}})
@@ -136,7 +132,7 @@ def desired_cluster(p):
             problems.add(field + ".name", "%s is given twice" % wname)
         seen.add(wname)
         problems.label_name(field + ".class", w.get("class") or "default-worker", max_len=256)
-        wreplicas, lo, hi = _int(w.get("replicas")), _int(w.get("min_size")), _int(w.get("max_size"))
+        wreplicas, lo, hi = w.get("replicas"), w.get("min_size"), w.get("max_size")
         md = {"class": w.get("class") or "default-worker", "name": wname}
         if (lo is not None or hi is not None) and wreplicas is not None:
             problems.add(field, "give either replicas or min_size/max_size (autoscaler), not both")
@@ -226,6 +222,14 @@ def reconcile(module, connect):
                 raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (p["class_namespace"], p["class_name"], "; ".join(errors)),
                                   obj=me, field="variables", problems=errors)
         if live is None and client.get("Namespace", ns) is None:
+            if module.check_mode:
+                # a task before this one may create the tenant: nothing can be dry-run in a missing namespace
+                module.warn("the cluster depends on the namespace %s, which does not exist yet: predicted as given" % ns)
+                result.update(changed=True, cluster=desired, summary=summary(desired))
+                if module._diff:
+                    result["diff"] = diff_entry(None, desired, me)
+                del result["warnings"]
+                return result
             raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=me, field="namespace")
     changed, before, after = apply_object(client, desired, live, module.check_mode)
     result["changed"] = changed

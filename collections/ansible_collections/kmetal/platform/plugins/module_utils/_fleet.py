@@ -18,12 +18,12 @@ from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _
 from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import TENANT_LABEL, KmetalError, condition, ident, obj_ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import needs_apply
-from ansible_collections.kmetal.platform.plugins.module_utils._validate import check_class_variables
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_class_variables, check_types, short
 
 ARGS = dict(
     tenants={"type": "list", "elements": "dict", "required": True},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
-    platform_drop_priority={"type": "raw", "default": 31000},
+    platform_drop_priority={"type": "int", "default": 31000},
     class_name={"type": "str", "default": "kubevirt-kubeadm"},
     class_namespace={"type": "str", "default": "kmetal-capi-providers"},
     cluster_version={"type": "str", "default": "v1.34.1"},
@@ -35,15 +35,16 @@ ARGS = dict(
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
-TENANT_KEYS = ("name", "state", "namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
+TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
 CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
                 "pod_cidrs", "service_cidrs", "workers", "variables")
 
-# Kinds listed whole, not only what the collection labelled: the per-item modules see every VPC and subnet too
+# Kinds listed whole, not only what the collection labelled: the per-item modules see every namespace, VPC and subnet
+# too (a namespace the collection did not create must be seen to be refused, not adopted);
 # (a subnet's VPC may be foreign, and an overlap with a foreign subnet of the same VPC must be refused).
-UNFILTERED = {"Vpc": None, "Subnet": None}
+UNFILTERED = {"Namespace": None, "Vpc": None, "Subnet": None}
 
 
 def _pick(entry, keys, where, problems):
@@ -59,6 +60,10 @@ def _pick(entry, keys, where, problems):
 def _validated(args, params, where, problems):
     """PARAMS through the module's own argspec ARGS: its types, choices and defaults, as the module would get them.
     Copies: the validator fills mutable defaults in place."""
+    typed = check_types(args, params)
+    if typed:
+        problems.extend("%s: %s" % (where, msg) for msg in typed)
+        return params
     result = ArgumentSpecValidator(copy.deepcopy(args)).validate(copy.deepcopy(params))
     for msg in result.error_messages:
         problems.append("%s: %s" % (where, msg))
@@ -81,7 +86,7 @@ def module_params(tenant, defaults, where, problems):
         return None
     name = t.get("name")
     ns = t.get("namespace") or "tenant-%s" % name
-    out = {"tenant": {k: t[k] for k in ("name", "namespace", "labels", "quota", "limits", "admins") if k in t}}
+    out = {"tenant": {k: t[k] for k in ("name", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins") if k in t}}
     vpc_in = _pick(t.get("vpc") or {}, VPC_KEYS, where + ".vpc", problems) or {}
     vpc_name = vpc_in.get("name") or name
     out["vpc"] = {
@@ -124,6 +129,7 @@ class Fleet(object):
         self.clusters = []         # desired Clusters (waits)
         self.tenants = []
         self.absent = []           # (kind, namespace, name): admin RoleBindings of tenants given admins with nobody
+        self.owners = {}           # (kind, namespace, name) -> the tenant it belongs to
         self._declared = {}        # (kind, namespace, name) -> where it was declared
         self._subnets = {}         # vpc -> {name: desired Subnet} of this fleet
         self._classes = {}         # (namespace, name) -> ClusterClass or None, read once
@@ -132,7 +138,7 @@ class Fleet(object):
         problems = []
         for i, tenant in enumerate(params["tenants"] or []):
             label = tenant.get("name") if isinstance(tenant, dict) else None
-            self._add_tenant(tenant, "tenants[%d] (%s)" % (i, label) if label else "tenants[%d]" % i, problems)
+            self._add_tenant(tenant, "tenants[%d] (%s)" % (i, short(label)) if label else "tenants[%d]" % i, problems)
         if problems:
             raise KmetalError("invalid input, nothing was sent: " + "; ".join(problems), problems=problems)
 
@@ -149,6 +155,13 @@ class Fleet(object):
             problems.append("%s: state: %s is not handled by tenant_fleet: remove the tenant with the tenant, vpc, subnet and "
                             "tenant_cluster modules (the tenants role does)" % (where, tenant.get("state")))
             return
+        if isinstance(tenant, dict):
+            # a bad tenant name is one problem, not one per object named after it
+            naming = Problems("tenant")
+            naming.label_name("name", tenant.get("name"), max_len=56)
+            if naming.items:
+                problems.extend("%s: %s" % (where, item) for item in naming.items)
+                return
         given = module_params(tenant, self.params, where, problems)
         if given is None:
             return
@@ -176,9 +189,10 @@ class Fleet(object):
         if len(problems) > before:
             return
         _ns, objects = built
+        first_item, first_absent = len(self.items), len(self.absent)
         for obj in objects:
             if self._declare(obj, where, problems):
-                self.items.append((obj, self._namespace_check(name, where) if obj["kind"] == "Namespace" else None))
+                self.items.append((obj, self._namespace_check(obj, name, tp.get("adopt_namespace"), where) if obj["kind"] == "Namespace" else None))
         if tp.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
             self.absent.append(("RoleBinding", objects[0]["metadata"]["name"], _tenant.ADMINS_NAME))  # admins given but empty: the binding goes
         if self._declare(vpc, where + ".vpc", problems):
@@ -196,19 +210,20 @@ class Fleet(object):
             if self._declare(cluster, cwhere, problems):
                 self.clusters.append(cluster)
                 self.items.append((cluster, self._cluster_check(cluster, cps[i], cwhere)))
+        for obj, _check in self.items[first_item:]:
+            self.owners.setdefault((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]), name)
+        for key in self.absent[first_absent:]:
+            self.owners[key] = name
 
     # -- checks against the snapshot: the per-item modules' checks, run for every item before the first write ------
     @staticmethod
-    def _namespace_check(name, where):
+    def _namespace_check(desired, name, adopt, where):
         def check(live, _snapshot):
-            if live is None:
-                return
-            owner = (live["metadata"].get("labels") or {}).get(TENANT_LABEL)
-            if owner not in (None, name):
-                raise KmetalError("the namespace belongs to tenant %r; choose another namespace" % owner, obj="%s: %s" % (where, obj_ident(live)),
-                                  field="namespace")
-            if live["metadata"].get("deletionTimestamp"):
-                raise KmetalError("the namespace is being deleted; wait until it is gone, then run again", obj="%s: %s" % (where, obj_ident(live)))
+            try:
+                _tenant.check_namespace(name, desired["metadata"]["name"], live, adopt)
+            except KmetalError as err:
+                raise KmetalError(str(err), obj=where)
+            _tenant.mark_created(desired, live)
         return check
 
     @staticmethod
@@ -261,7 +276,7 @@ def reconcile(module, connect):
         return result
     fleet.client = connect()
     result.update(reconcile_many(fleet.client, fleet.items, check_mode=module.check_mode, diff=module._diff,
-                                 absent=fleet.absent, selectors=UNFILTERED))
+                                 absent=fleet.absent, selectors=UNFILTERED, owners=fleet.owners))
     result["tenants"] = fleet.tenants
     for warning in fleet.warnings:
         module.warn(warning)

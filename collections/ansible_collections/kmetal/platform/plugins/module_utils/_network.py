@@ -26,13 +26,13 @@ VPC_ARGS = dict(
         "route_table": {"type": "str"},
     }},
     policy_routes={"type": "list", "elements": "dict", "default": [], "options": {
-        "priority": {"type": "raw", "required": True},
+        "priority": {"type": "int", "required": True},
         "match": {"type": "str", "required": True},
         "action": {"type": "str", "required": True, "choices": ["allow", "drop", "reroute"]},
         "next_hop_ip": {"type": "str"},
     }},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
-    platform_drop_priority={"type": "raw", "default": 31000},
+    platform_drop_priority={"type": "int", "default": 31000},
     enable_external={"type": "bool", "default": False},
     external_next_hop={"type": "str"},
     force={"type": "bool", "default": False},
@@ -49,7 +49,7 @@ SUBNET_ARGS = dict(
     exclude_ips={"type": "list", "elements": "str"},
     mode={"type": "str", "default": "overlay", "choices": ["overlay", "vlan"]},
     vlan={"type": "dict", "options": {
-        "id": {"type": "raw", "required": True},
+        "id": {"type": "int", "required": True},
         "provider": {"type": "str", "required": True},
         "name": {"type": "str"},
     }},
@@ -57,7 +57,7 @@ SUBNET_ARGS = dict(
     private={"type": "bool"},
     allow_subnets={"type": "list", "elements": "str"},
     namespaces={"type": "list", "elements": "str"},
-    mtu={"type": "raw"},
+    mtu={"type": "int"},
     gateway_type={"type": "str", "choices": ["distributed", "centralized"]},
     force={"type": "bool", "default": False},
 )
@@ -258,8 +258,6 @@ def subnet_desired(p):
     for i, ns in enumerate(p.get("namespaces") or []):
         problems.label_name("namespaces[%d]" % i, ns)
     mtu = p.get("mtu")
-    if isinstance(mtu, str) and mtu.isdigit():
-        mtu = int(mtu)
     problems.int_range("mtu", mtu, 68, 9000)
     vlan = None
     mode = p.get("mode") or "overlay"
@@ -268,13 +266,15 @@ def subnet_desired(p):
         if not v:
             problems.add("vlan", "is required with mode vlan: give its id and provider network")
         else:
-            vid = v.get("id")
-            if isinstance(vid, str) and vid.isdigit():
-                vid = int(vid)
-            vid = problems.int_range("vlan.id", vid, 0, 4094)
-            problems.label_name("vlan.provider", v.get("provider"))
-            vname = v.get("name") or "%s-vlan%s" % (v.get("provider"), vid)
-            problems.label_name("vlan.name", vname)
+            vid = problems.int_range("vlan.id", v.get("id"), 0, 4094)
+            provider = problems.label_name("vlan.provider", v.get("provider"))
+            if v.get("name"):
+                vname = problems.label_name("vlan.name", v["name"])
+            else:
+                # derived from id and provider: a problem of either is already reported, not a second time here
+                vname = "%s-vlan%s" % (provider, vid) if provider and vid is not None else None
+                if vname:
+                    problems.label_name("vlan.name", vname)
             vlan = {"apiVersion": "kubeovn.io/v1", "kind": "Vlan", "metadata": {"name": vname, "labels": dict(MANAGED_BY)},
                     "spec": {"id": vid, "provider": v.get("provider")}}
     elif p.get("vlan"):
@@ -352,10 +352,14 @@ def subnet_reconcile(module, connect):
     state = {"others": others}
     if live is None and desired["spec"]["vpc"] != DEFAULT_VPC:
         vpc = client.get("Vpc", desired["spec"]["vpc"])
-        if vpc is None:
+        if vpc is None and module.check_mode:
+            # a task before this one may create it: predict the subnet instead of failing the play's check
+            module.warn("the subnet depends on the VPC %s, which does not exist yet: predicted as if a task before creates it"
+                        % desired["spec"]["vpc"])
+        elif vpc is None:
             raise KmetalError("the VPC %s does not exist: create it first (kmetal.platform.vpc)" % desired["spec"]["vpc"],
                               obj=ident("Subnet", p["name"]), field="vpc")
-        if not p.get("tenant") and (vpc["metadata"].get("labels") or {}).get(TENANT_LABEL):
+        if vpc is not None and not p.get("tenant") and (vpc["metadata"].get("labels") or {}).get(TENANT_LABEL):
             desired["metadata"]["labels"][TENANT_LABEL] = vpc["metadata"]["labels"][TENANT_LABEL]
 
     def reread():

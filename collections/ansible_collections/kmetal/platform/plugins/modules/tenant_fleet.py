@@ -38,6 +38,8 @@ options:
         C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
         C(workers), C(variables)).
       - An unknown key is an error, not ignored.
+      - C(adopt_namespace) as in M(kmetal.platform.tenant): an existing namespace this collection did not create is
+        refused without it.
     type: list
     elements: dict
     required: true
@@ -48,7 +50,7 @@ options:
     default: []
   platform_drop_priority:
     description: Priority of those drop policy routes in each VPC (0-32767).
-    type: raw
+    type: int
     default: 31000
   class_name:
     description: The ClusterClass of a tenant cluster that gives none.
@@ -145,6 +147,24 @@ changed_objects:
   type: list
   elements: str
   sample: ["Namespace tenant-acme", "Subnet acme-prod"]
+written:
+  description:
+    - The objects this run wrote (not in check mode), as C(Kind namespace/name); also on failure, where C(changed)
+      is true when anything was written before it.
+  returned: always
+  type: list
+  elements: str
+uncertain:
+  description: On failure, the objects whose write was sent but never answered (the API went away): they may have been written.
+  returned: failure
+  type: list
+  elements: str
+tenant_results:
+  description: Per tenant, C(name) and C(status) (C(created), C(changed), C(unchanged), C(failed) with C(reason)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "acme", "status": "created"}]
 diff:
   description: One before/after entry per changed object.
   returned: with C(--diff)
