@@ -24,7 +24,7 @@ def fleet(tag, count):
         subnet, _vlan, nets = _network.subnet_desired({"name": name + "-a", "vpc": name, "tenant": name, "cidr": ["10.200.0.0/24"], "state": "present", "mode": "overlay"})
 
         def check(live, snapshot, subnet=subnet, nets=nets):
-            others = [o for (kind, _ns, n), o in snapshot.items() if kind == "Subnet" and n != subnet["metadata"]["name"]
+            others = [o for o in snapshot.of_kind("Subnet") if o["metadata"]["name"] != subnet["metadata"]["name"]
                       and o["spec"].get("vpc") == subnet["spec"]["vpc"]]
             _network.check_subnet_against(subnet, nets, live, others)
 
@@ -56,7 +56,7 @@ def test_fleet_with_one_list_per_kind(k8s, audit, module_identity, uniq):
     bad, _vlan, nets = _network.subnet_desired({"name": "k%s-x" % uniq[:4], "vpc": "k%s-00" % uniq[:4], "cidr": ["10.200.0.128/25"],
                                                 "state": "present", "mode": "overlay"})
     overlap = items[:1] + [(bad, lambda live, snap: _network.check_subnet_against(
-        bad, nets, live, [o for (kind, _ns, n), o in snap.items() if kind == "Subnet" and o["spec"].get("vpc") == bad["spec"]["vpc"]]))]
+        bad, nets, live, [o for o in snap.of_kind("Subnet") if o["spec"].get("vpc") == bad["spec"]["vpc"]]))]
     with pytest.raises(KmetalError, match="overlaps 10.200.0.0/24 of subnet k%s-00-a" % uniq[:4]):
         _bulk.reconcile_many(Client({"kubeconfig": str(kubeconfig)}), overlap, label_selector=selector)
 

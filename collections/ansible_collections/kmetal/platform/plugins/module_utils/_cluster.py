@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import DNS1123_SUBDOMAIN, Problems, check_class_variables, overlaps
 
 AUTOSCALER_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
@@ -50,7 +52,7 @@ ARGS = dict(
 
 
 def cluster_namespace(p):
-    return p.get("namespace") or ("tenant-%s" % p["tenant"] if p.get("tenant") else None)
+    return p.get("namespace") or (tenant_namespace(p["tenant"]) if p.get("tenant") else None)
 
 
 def desired_cluster(p):
@@ -195,6 +197,35 @@ def summary(obj):
     }
 
 
+def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn=None):
+    """The cluster checks, the same for a module call and a fleet, when a write is coming: the variables against
+    the ClusterClass's schemas (read once per snapshot), and the namespace exists (or DECLARED, {(kind, namespace,
+    name)} the same run writes, has it). In check mode a missing namespace returns "predict": nothing can be dry-run
+    in it, so the cluster would be created as given."""
+    if not needs_apply(desired, live):
+        return None
+    meta, topology = desired["metadata"], desired["spec"]["topology"]
+    me = ident("Cluster", meta["name"], meta["namespace"])
+    class_ref = topology["classRef"]
+    klass = snapshot.get("ClusterClass", class_ref["name"], class_ref["namespace"])
+    if klass is None:
+        if warn:
+            warn("ClusterClass %s/%s not found: the variables were not checked against its schemas" % (class_ref["namespace"], class_ref["name"]))
+    else:
+        errors = check_class_variables(topology.get("variables") or [], klass)
+        if errors:
+            raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (class_ref["namespace"], class_ref["name"], "; ".join(errors)),
+                              obj=me, field="variables", problems=errors)
+    ns = meta["namespace"]
+    if live is None and ("Namespace", None, ns) not in (declared or {}) and snapshot.get("Namespace", ns) is None:
+        if check_mode:
+            if warn:
+                warn("the cluster %s depends on the namespace %s, which does not exist yet: predicted as given" % (meta["name"], ns))
+            return "predict"
+        raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=me, field="namespace")
+    return None
+
+
 def reconcile(module, connect):
     p = module.params
     desired = desired_cluster(p)
@@ -210,27 +241,12 @@ def reconcile(module, connect):
         if live is not None and p["wait"] and not module.check_mode:
             client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
         return result
-    result = {"changed": False, "warnings": []}
-    if needs_apply(desired, live):
-        # a write will be sent: first the variables against the ClusterClass's schemas (when the class is there)
-        klass = client.get("ClusterClass", p["class_name"], p["class_namespace"])
-        if klass is None:
-            module.warn("ClusterClass %s/%s not found: the variables were not checked against its schemas" % (p["class_namespace"], p["class_name"]))
-        else:
-            errors = check_class_variables(desired["spec"]["topology"].get("variables") or [], klass)
-            if errors:
-                raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (p["class_namespace"], p["class_name"], "; ".join(errors)),
-                                  obj=me, field="variables", problems=errors)
-        if live is None and client.get("Namespace", ns) is None:
-            if module.check_mode:
-                # a task before this one may create the tenant: nothing can be dry-run in a missing namespace
-                module.warn("the cluster depends on the namespace %s, which does not exist yet: predicted as given" % ns)
-                result.update(changed=True, cluster=desired, summary=summary(desired))
-                if module._diff:
-                    result["diff"] = diff_entry(None, desired, me)
-                del result["warnings"]
-                return result
-            raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=me, field="namespace")
+    result = {"changed": False}
+    if cluster_check(desired, live, Snapshot(client), check_mode=module.check_mode, warn=module.warn) == "predict":
+        result.update(changed=True, cluster=desired, summary=summary(desired))
+        if module._diff:
+            result["diff"] = diff_entry(None, desired, me)
+        return result
     changed, before, after = apply_object(client, desired, live, module.check_mode)
     result["changed"] = changed
     if changed and module._diff:
@@ -241,6 +257,4 @@ def reconcile(module, connect):
                             p["wait_timeout"], "conditions %s to be True" % ", ".join(wanted))
     result["cluster"] = normalize(after)
     result["summary"] = summary(after) if after else None
-    if not result["warnings"]:
-        del result["warnings"]
     return result

@@ -15,10 +15,10 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _network, _tenant
-from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many
-from ansible_collections.kmetal.platform.plugins.module_utils._k8s import TENANT_LABEL, KmetalError, condition, ident, obj_ident
-from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import needs_apply
-from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_class_variables, check_types, short
+from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, obj_ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
 ARGS = dict(
     tenants={"type": "list", "elements": "dict", "required": True},
@@ -32,6 +32,10 @@ ARGS = dict(
     wait_for={"type": "list", "elements": "str", "default": ["Available"],
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 900},
+    prune={"type": "bool", "default": False},
+    prune_max={"type": "int", "default": 5},
+    fail_fast={"type": "bool", "default": False},
+    workers={"type": "int", "default": 8},
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
@@ -123,16 +127,17 @@ def module_params(tenant, defaults, where, problems):
 class Fleet(object):
     """The fleet's desired objects with their checks, built and validated without touching the API."""
 
-    def __init__(self, params):
+    def __init__(self, params, check_mode=False):
         self.params = params
+        self.check_mode = check_mode
         self.items = []            # [(desired object, check or None)] for reconcile_many
         self.clusters = []         # desired Clusters (waits)
         self.tenants = []
         self.absent = []           # (kind, namespace, name): admin RoleBindings of tenants given admins with nobody
         self.owners = {}           # (kind, namespace, name) -> the tenant it belongs to
+        self.removals = {}         # tenant -> Removal, of the entries with state: absent
         self._declared = {}        # (kind, namespace, name) -> where it was declared
         self._subnets = {}         # vpc -> {name: desired Subnet} of this fleet
-        self._classes = {}         # (namespace, name) -> ClusterClass or None, read once
         self.client = None
         self.warnings = []
         problems = []
@@ -151,9 +156,11 @@ class Fleet(object):
         return True
 
     def _add_tenant(self, tenant, where, problems):
-        if isinstance(tenant, dict) and tenant.get("state", "present") != "present":
-            problems.append("%s: state: %s is not handled by tenant_fleet: remove the tenant with the tenant, vpc, subnet and "
-                            "tenant_cluster modules (the tenants role does)" % (where, tenant.get("state")))
+        if isinstance(tenant, dict) and tenant.get("state", "present") not in ("present", "absent"):
+            problems.append("%s: state: %s is not one of present, absent" % (where, show(tenant.get("state"))))
+            return
+        if isinstance(tenant, dict) and tenant.get("state") == "absent":
+            self._add_removal(tenant, where, problems)
             return
         if isinstance(tenant, dict):
             # a bad tenant name is one problem, not one per object named after it
@@ -196,7 +203,7 @@ class Fleet(object):
         if tp.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
             self.absent.append(("RoleBinding", objects[0]["metadata"]["name"], _tenant.ADMINS_NAME))  # admins given but empty: the binding goes
         if self._declare(vpc, where + ".vpc", problems):
-            self.items.append((vpc, self._vpc_check(name, where + ".vpc")))
+            self.items.append((vpc, self._vpc_check(vpc, name, where + ".vpc")))
         for i, (subnet, vlan, nets) in enumerate(subnets):
             swhere = "%s.subnets[%d]" % (where, i)
             if vlan is not None and (vlan["kind"], None, vlan["metadata"]["name"]) not in self._declared:
@@ -204,16 +211,55 @@ class Fleet(object):
                 self.items.append((vlan, None))
             if self._declare(subnet, swhere, problems):
                 self._subnets.setdefault(subnet["spec"]["vpc"], {})[subnet["metadata"]["name"]] = subnet
-                self.items.append((subnet, self._subnet_check(subnet, nets, swhere)))
+                self.items.append((subnet, self._subnet_check(subnet, nets, name, swhere)))
         for i, cluster in enumerate(clusters):
             cwhere = "%s.clusters[%d]" % (where, i)
             if self._declare(cluster, cwhere, problems):
                 self.clusters.append(cluster)
-                self.items.append((cluster, self._cluster_check(cluster, cps[i], cwhere)))
+                self.items.append((cluster, self._cluster_check(cluster, cwhere)))
         for obj, _check in self.items[first_item:]:
             self.owners.setdefault((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]), name)
         for key in self.absent[first_absent:]:
             self.owners[key] = name
+
+    def _add_removal(self, tenant, where, problems):
+        # the entry as it was when present (so that flipping state is the only edit), plus force
+        t = _pick(tenant, TENANT_KEYS + ("force",), where, problems)
+        check = Problems("tenant")
+        name = check.label_name("name", t.get("name"), max_len=56)
+        ns = _tenant.tenant_namespace(t.get("name"), t.get("namespace"))
+        if name:
+            check.label_name("namespace", ns)
+        vpc = (t.get("vpc") or {}).get("name") if isinstance(t.get("vpc"), dict) else None
+        check.label_name("vpc.name", vpc or name)
+        if check.items:
+            problems.extend("%s: %s" % (where, item) for item in check.items)
+            return
+        if name in self.tenants or name in self.removals:
+            problems.append("%s: name: tenant %s is given twice" % (where, name))
+            return
+        self.removals[name] = Removal(name, ns, vpc or name, bool(t.get("force")), self.params["wait_timeout"], "removed")
+
+    def prune(self, snapshot):
+        """The removals of tenants that carry the collection's labels but are no longer declared (prune: true).
+        Refuses, before any write, to remove more than prune_max."""
+        declared = set(self.tenants) | set(self.removals)
+        found = {}
+        for kind in ("Namespace", "Vpc", "Subnet", "Cluster"):
+            for obj in snapshot.of_kind(kind):
+                labels = obj["metadata"].get("labels") or {}
+                tenant = labels.get(TENANT_LABEL)
+                if tenant and tenant not in declared and all(labels.get(k) == v for k, v in MANAGED_BY.items()):
+                    if kind == "Namespace":
+                        found[tenant] = obj["metadata"]["name"]
+                    else:
+                        found.setdefault(tenant, None)
+        if len(found) > self.params["prune_max"]:
+            raise KmetalError("prune would remove %d tenants (%s), more than prune_max %d: nothing was changed; raise prune_max if that is "
+                              "meant, or declare the tenants again" % (len(found), ", ".join(sorted(found)), self.params["prune_max"]),
+                              field="prune_max", pruned=sorted(found))
+        return {name: Removal(name, ns or _tenant.tenant_namespace(name), name, False, self.params["wait_timeout"], "pruned")
+                for name, ns in sorted(found.items())}
 
     # -- checks against the snapshot: the per-item modules' checks, run for every item before the first write ------
     @staticmethod
@@ -227,56 +273,48 @@ class Fleet(object):
         return check
 
     @staticmethod
-    def _vpc_check(name, where):
+    def _vpc_check(vpc, name, where):
         def check(live, _snapshot):
-            owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-            if live is not None and owner and owner != name:
-                raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, name), obj="%s: %s" % (where, obj_ident(live)), field="tenant")
+            _at(where, _network.vpc_check, vpc, name, live)
         return check
 
-    def _subnet_check(self, subnet, nets, where):
+    def _subnet_check(self, subnet, nets, tenant, where):
         def check(live, snapshot):
-            me, vpc = subnet["metadata"]["name"], subnet["spec"]["vpc"]
-            if live is None and vpc != _network.DEFAULT_VPC and ("Vpc", None, vpc) not in snapshot and ("Vpc", None, vpc) not in self._declared:
-                raise KmetalError("the VPC %s does not exist and is not in the fleet: create it first (kmetal.platform.vpc)" % vpc,
-                                  obj="%s: %s" % (where, ident("Subnet", me)), field="vpc")
-            others = {o["metadata"]["name"]: o for (kind, _ns, n), o in snapshot.items()
-                      if kind == "Subnet" and n != me and ((o.get("spec") or {}).get("vpc") or _network.DEFAULT_VPC) == vpc}
-            others.update({n: o for n, o in self._subnets.get(vpc, {}).items() if n != me})
-            try:
-                _network.check_subnet_against(subnet, nets, live, sorted(others.values(), key=lambda o: o["metadata"]["name"]))
-            except KmetalError as err:
-                raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
+            _at(where, _network.subnet_check, subnet, nets, live, snapshot, tenant=tenant, declared=self._declared,
+                siblings=self._subnets.get(subnet["spec"]["vpc"]), check_mode=self.check_mode, warn=self._warn)
         return check
 
-    def _cluster_check(self, cluster, p, where):
-        def check(live, _snapshot):
-            if not needs_apply(cluster, live):
-                return
-            # a write will be sent: first the variables against the ClusterClass's schemas, the class read once per fleet
-            key = (p["class_namespace"], p["class_name"])
-            if key not in self._classes:
-                self._classes[key] = self.client.get("ClusterClass", p["class_name"], p["class_namespace"])
-                if self._classes[key] is None:
-                    self.warnings.append("ClusterClass %s/%s not found: the variables were not checked against its schemas" % key)
-            klass = self._classes[key]
-            if klass is not None:
-                errors = check_class_variables(cluster["spec"]["topology"].get("variables") or [], klass)
-                if errors:
-                    raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (key + ("; ".join(errors),)),
-                                      obj="%s: %s" % (where, obj_ident(cluster)), field="variables", problems=errors)
+    def _cluster_check(self, cluster, where):
+        def check(live, snapshot):
+            _at(where, _cluster.cluster_check, cluster, live, snapshot, declared=self._declared, check_mode=self.check_mode, warn=self._warn)
         return check
+
+    def _warn(self, text):
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+def _at(where, check, *args, **kwargs):
+    """CHECK(*ARGS, **KWARGS), its refusal named by the fleet entry WHERE."""
+    try:
+        return check(*args, **kwargs)
+    except KmetalError as err:
+        raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
 
 
 def reconcile(module, connect):
     p = module.params
-    fleet = Fleet(p)  # validates every tenant: bad input never costs a request
-    result = {"changed": False, "changed_objects": [], "objects": len(fleet.items), "tenants": fleet.tenants}
-    if not fleet.items:
+    fleet = Fleet(p, module.check_mode)  # validates every tenant: bad input never costs a request
+    result = {"changed": False, "changed_objects": [], "written": [], "objects": len(fleet.items), "tenants": fleet.tenants, "tenant_results": []}
+    if not fleet.items and not fleet.removals and not p["prune"]:
         return result
     fleet.client = connect()
+    # the writers share one connection pool (urllib3 is thread-safe): as many connections as writers
+    getattr(fleet.client.pool, "connection_pool_kw", {})["maxsize"] = max(4, p["workers"])
     result.update(reconcile_many(fleet.client, fleet.items, check_mode=module.check_mode, diff=module._diff,
-                                 absent=fleet.absent, selectors=UNFILTERED, owners=fleet.owners))
+                                 absent=fleet.absent, selectors=dict(UNFILTERED, IP=None), owners=fleet.owners,
+                                 removals={n: r.run for n, r in fleet.removals.items()}, workers=p["workers"], fail_fast=p["fail_fast"],
+                                 before_writes=(lambda snap: {n: r.run for n, r in fleet.prune(snap).items()}) if p["prune"] else None))
     result["tenants"] = fleet.tenants
     for warning in fleet.warnings:
         module.warn(warning)
@@ -288,3 +326,76 @@ def reconcile(module, connect):
             fleet.client.wait("Cluster", meta["name"], meta["namespace"], lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
                               max(1, deadline - time.monotonic()), "conditions %s to be True" % ", ".join(wanted))
     return result
+
+
+class Removal(object):
+    """One tenant to delete (state: absent, or pruned), in dependency order with the per-item modules' guards: its
+    clusters (waited for until gone), then its subnets once no address is in use, then its VPC once no other subnet
+    is in it, then its namespace (only one this collection created; an adopted one is released). Only objects with
+    the collection's managed-by label and this tenant's label are deleted."""
+
+    def __init__(self, name, namespace, vpc, force, wait_timeout, status):
+        self.name, self.namespace, self.vpc, self.force = name, namespace, vpc, force
+        self.wait_timeout, self.status = wait_timeout, status
+
+    def _ours(self, obj):
+        labels = (obj or {}).get("metadata", {}).get("labels") or {}
+        return labels.get(TENANT_LABEL) == self.name and all(labels.get(k) == v for k, v in MANAGED_BY.items())
+
+    def _delete(self, client, obj, check_mode, diff, report):
+        if delete_object(client, obj["kind"], obj, check_mode):
+            record(report, obj_ident(obj), diff, obj, None, check_mode)
+            return True
+        return False
+
+    def run(self, client, snapshot, check_mode, diff, report):
+        me = "tenant %s" % self.name
+        ns_live = snapshot.get("Namespace", self.namespace)
+        if ns_live is not None and (ns_live["metadata"].get("labels") or {}).get(TENANT_LABEL) != self.name:
+            raise KmetalError("the namespace %s is not labelled %s=%s: refusing to remove what this tenant does not own"
+                              % (self.namespace, TENANT_LABEL, self.name), obj=me, field="namespace")
+        done = 0
+        clusters = [c for c in snapshot.of_kind("Cluster") if c["metadata"].get("namespace") == self.namespace and self._ours(c)]
+        if ns_live is not None:
+            foreign = [c["metadata"]["name"] for c in client.list("Cluster", self.namespace) if not self._ours(c)]
+            if foreign and not self.force:
+                raise KmetalError("refusing to remove the tenant while clusters %s that kmetal.platform did not create are in its namespace: "
+                                  "delete them first or set force: true" % foreign, obj=me, field="state")
+        for cluster in clusters:
+            done += self._delete(client, cluster, check_mode, diff, report)
+        if clusters and not check_mode:
+            for cluster in clusters:
+                client.wait("Cluster", cluster["metadata"]["name"], self.namespace, lambda o: o is None, self.wait_timeout, "the cluster to be deleted")
+        subnets = [s for s in snapshot.subnets() if self._ours(s)]
+        ips = snapshot.of_kind("IP") if not clusters or check_mode else client.list("IP")  # the clusters' addresses are gone now
+        for subnet in subnets:
+            used, named = _network.addresses_in_use(subnet, ips)
+            if used and not self.force:
+                raise KmetalError("refusing to delete the subnet %s while %d addresses are in use (%s): remove the workloads first or set "
+                                  "force: true" % (subnet["metadata"]["name"], used, ", ".join(named[:5]) or "status.v4usingIPs/v6usingIPs"),
+                                  obj=me, field="state")
+        for subnet in subnets:
+            done += self._delete(client, subnet, check_mode, diff, report)
+        vpc = snapshot.get("Vpc", self.vpc)
+        if vpc is not None and self._ours(vpc):
+            names = {s["metadata"]["name"] for s in subnets}
+            others = [s["metadata"]["name"] for s in snapshot.subnets() if (s.get("spec") or {}).get("vpc") == self.vpc and s["metadata"]["name"] not in names]
+            if others and not self.force:
+                raise KmetalError("refusing to delete the VPC %s while subnets %s of others are in it: set force: true" % (self.vpc, others),
+                                  obj=me, field="state")
+            done += self._delete(client, vpc, check_mode, diff, report)
+        if ns_live is not None:
+            if _tenant.created_here(ns_live):
+                done += self._delete(client, ns_live, check_mode, diff, report)
+            else:
+                for kind, name in (("RoleBinding", _tenant.ADMINS_NAME), ("LimitRange", _tenant.LIMITS_NAME), ("ResourceQuota", _tenant.QUOTA_NAME)):
+                    live = client.get(kind, name, self.namespace)
+                    if live is not None:
+                        live.setdefault("kind", kind)
+                        done += self._delete(client, live, check_mode, diff, report)
+                bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+                changed, before, after = apply_object(client, bare, ns_live, check_mode)
+                if changed:
+                    done += 1
+                    record(report, obj_ident(bare), diff, before, after, check_mode)
+        return self.status if done else "unchanged"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, first_usable, overlaps, usable
 
 DEFAULT_VPC = "ovn-cluster"
@@ -82,7 +84,7 @@ def vpc_desired(p):
         return None
     namespaces = p.get("namespaces")
     if namespaces is None:
-        namespaces = ["tenant-%s" % p["tenant"]] if p.get("tenant") else []
+        namespaces = [tenant_namespace(p["tenant"])] if p.get("tenant") else []
     for i, ns in enumerate(namespaces):
         problems.label_name("namespaces[%d]" % i, ns)
     static = []
@@ -150,16 +152,18 @@ def vpc_reconcile(module, connect):
     if p["state"] == "absent":
         return _absent_vpc(module, client, p, live)
 
-    def check(current):
-        owner = ((current or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-        if current is not None and p.get("tenant") and owner and owner != p["tenant"]:
-            raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, p["tenant"]), obj=ident("Vpc", p["name"]), field="tenant")
-
-    changed, before, after = apply_object(client, desired, live, module.check_mode, check=check)
+    changed, before, after = apply_object(client, desired, live, module.check_mode, check=lambda current: vpc_check(desired, p.get("tenant"), current))
     result = {"changed": changed, "vpc": normalize(after)}
     if changed and module._diff:
         result["diff"] = diff_entry(before, after, ident("Vpc", p["name"]))
     return result
+
+
+def vpc_check(desired, tenant, live):
+    """The VPC check, the same for a module call and a fleet: a VPC of another tenant is never taken over."""
+    owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+    if live is not None and tenant and owner and owner != tenant:
+        raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, tenant), obj=ident("Vpc", desired["metadata"]["name"]), field="tenant")
 
 
 def _absent_vpc(module, client, p, live):
@@ -328,47 +332,49 @@ def check_subnet_against(desired, nets, live, others):
     problems.check()
 
 
+def subnet_check(desired, nets, live, snapshot, tenant=None, declared=None, siblings=None, check_mode=False, warn=None):
+    """The subnet checks, the same for a module call and a fleet, before the subnet is written: its VPC exists (or
+    DECLARED, {(kind, namespace, name)} the same run writes, has it; in check mode a missing one is a warning, as
+    an earlier task may create it), the tenant label follows the VPC's, immutable fields, and no overlap with
+    another subnet of the VPC (SNAPSHOT's, or SIBLINGS: {name: Subnet} the same run writes in the VPC)."""
+    name, vpc = desired["metadata"]["name"], desired["spec"]["vpc"]
+    if live is None and vpc != DEFAULT_VPC and ("Vpc", None, vpc) not in (declared or {}):
+        parent = snapshot.get("Vpc", vpc)
+        if parent is None and check_mode:
+            if warn:
+                warn("the subnet %s depends on the VPC %s, which does not exist yet: predicted as if a task before creates it" % (name, vpc))
+        elif parent is None:
+            raise KmetalError("the VPC %s does not exist: create it first (kmetal.platform.vpc)" % vpc, obj=ident("Subnet", name), field="vpc")
+        elif not tenant and (parent["metadata"].get("labels") or {}).get(TENANT_LABEL):
+            desired["metadata"]["labels"][TENANT_LABEL] = parent["metadata"]["labels"][TENANT_LABEL]
+    if not needs_apply(desired, live):
+        return  # no write: nothing to check (and a no-op run lists nothing)
+    others = {s["metadata"]["name"]: s for s in snapshot.subnets()
+              if s["metadata"]["name"] != name and ((s.get("spec") or {}).get("vpc") or DEFAULT_VPC) == vpc}
+    for other, obj in (siblings or {}).items():
+        if other != name:
+            others[other] = obj
+    check_subnet_against(desired, nets, live, sorted(others.values(), key=lambda o: o["metadata"]["name"]))
+
+
 def subnet_reconcile(module, connect):
     p = module.params
     desired, vlan, nets = subnet_desired(p)
     client = connect()
     if p["state"] == "absent":
         return _absent_subnet(module, client, p)
+    snapshot = Snapshot(client)
+    live = snapshot.get("Subnet", p["name"])
+    inherited = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+    if inherited and not p.get("tenant"):
+        desired["metadata"]["labels"][TENANT_LABEL] = inherited  # keep the tenant label the subnet has
 
-    def read():
-        """The subnet (one GET) and, only when a write is coming, the other subnets of its VPC (one LIST) for the
-        overlap check: a no-op run costs one request however many subnets the cluster has."""
-        current = client.get("Subnet", p["name"])
-        inherited = ((current or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-        if inherited and not p.get("tenant"):
-            desired["metadata"]["labels"][TENANT_LABEL] = inherited  # keep the tenant label the subnet has
-        if not needs_apply(desired, current):
-            return current, []
-        vpc = desired["spec"]["vpc"]
-        others = [s for s in client.list("Subnet") if s["metadata"]["name"] != p["name"] and ((s.get("spec") or {}).get("vpc") or DEFAULT_VPC) == vpc]
-        return current, others
+    def check(current):
+        subnet_check(desired, nets, current, snapshot, tenant=p.get("tenant"), check_mode=module.check_mode, warn=module.warn)
 
-    live, others = read()
-    state = {"others": others}
-    if live is None and desired["spec"]["vpc"] != DEFAULT_VPC:
-        vpc = client.get("Vpc", desired["spec"]["vpc"])
-        if vpc is None and module.check_mode:
-            # a task before this one may create it: predict the subnet instead of failing the play's check
-            module.warn("the subnet depends on the VPC %s, which does not exist yet: predicted as if a task before creates it"
-                        % desired["spec"]["vpc"])
-        elif vpc is None:
-            raise KmetalError("the VPC %s does not exist: create it first (kmetal.platform.vpc)" % desired["spec"]["vpc"],
-                              obj=ident("Subnet", p["name"]), field="vpc")
-        if vpc is not None and not p.get("tenant") and (vpc["metadata"].get("labels") or {}).get(TENANT_LABEL):
-            desired["metadata"]["labels"][TENANT_LABEL] = vpc["metadata"]["labels"][TENANT_LABEL]
-
-    def reread():
-        current, state["others"] = read()
-        return current
-
-    check_subnet_against(desired, nets, live, others)
     result = {"changed": False}
     diffs = []
+    check(live)
     if vlan is not None:
         vlan_live = client.get("Vlan", vlan["metadata"]["name"])
         changed, before, after = apply_object(client, vlan, vlan_live, module.check_mode)
@@ -376,8 +382,7 @@ def subnet_reconcile(module, connect):
         result["vlan"] = normalize(after)
         if changed and module._diff:
             diffs.append(diff_entry(before, after, ident("Vlan", vlan["metadata"]["name"])))
-    changed, before, after = apply_object(client, desired, live, module.check_mode, reread=reread,
-                                          check=lambda current: check_subnet_against(desired, nets, current, state["others"]))
+    changed, before, after = apply_object(client, desired, live, module.check_mode, reread=lambda: snapshot.refresh("Subnet", p["name"]), check=check)
     result["changed"] |= changed
     result["subnet"] = normalize(after)
     if changed and module._diff:

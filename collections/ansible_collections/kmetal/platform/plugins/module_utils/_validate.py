@@ -132,7 +132,7 @@ class Problems(object):
         for key, value in (labels or {}).items():
             if not LABEL_KEY.match(str(key)) or len(str(key).rsplit("/", maxsplit=1)[-1]) > 63:
                 self.add("%s.%s" % (field, short(key)), "is not a valid label key (an optional DNS prefix and '/', then at most 63 "
-                                                 "letters, digits, '-', '_' or '.')")
+                                                        "letters, digits, '-', '_' or '.')")
             if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
                 self.add("%s.%s" % (field, short(key)), "value %s is not a valid label value (at most 63 letters, digits, '-', '_' "
                                                         "or '.'; quote numbers and booleans)" % show(value))

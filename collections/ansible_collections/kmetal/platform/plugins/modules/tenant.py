@@ -35,7 +35,7 @@ options:
     description:
       - Take over an existing O(namespace) that this collection did not create (add the tenant's labels, quota,
         limits and admins to it).
-      - An adopted namespace is never deleted: O(state=absent) removes what the tenant added and leaves it.
+      - An adopted namespace is never deleted; O(state=absent) removes what the tenant added and leaves it.
     type: bool
     default: false
   state:
