@@ -52,7 +52,7 @@ def identity(lab, workdir, tag):
 
 
 def tenants(count, tag, cpu="8"):
-    return [{"name": "b%s-%04d" % (tag, i), "admins": {"users": ["admin@b%s-%04d.example" % (tag, i)]},
+    return [{"name": "b%s-%04d" % (tag, i), "labels": {"kmetal.io/bench": tag}, "admins": {"users": ["admin@b%s-%04d.example" % (tag, i)]},
              "quota": {"cpu": cpu, "memory": "32Gi", "tenant_control_planes": 2},
              "subnets": [{"name": "b%s-%04d-a" % (tag, i), "cidr": ["10.200.0.0/24"]}],
              "clusters": [{"name": "c1", "subnet": "b%s-%04d-a" % (tag, i), "bootstrap_server_address": "198.18.1.201",
@@ -96,10 +96,10 @@ def ansible_env():
     return env
 
 
-def run_bulk(workdir, kubeconfig, tenant_list, prune_max=None):
+def run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=None):
     book = workdir / "bulk.yml"
-    task = {"kmetal.platform.tenant_fleet": dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig),
-                                                 prune=prune_max is not None, prune_max=prune_max or 5)}
+    task = {"kmetal.platform.tenant_fleet": dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig), prune=prune_max is not None,
+                                                 prune_max=prune_max or 5, prune_selector="kmetal.io/bench=" + tag)}
     book.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
                                      "vars": {"ansible_python_interpreter": str(PYTHON)}, "tasks": [dict(task, name="fleet")]}]))
     return timed([REPO / ".venv/bin/ansible-playbook", "-i", "localhost,", book], env=ansible_env())
@@ -188,7 +188,7 @@ def measure(args, lab, audit, workdir):
             for run, tenant_list in runs:
                 mark = audit.mark()
                 if path == "bulk":
-                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, prune_max=len(gone) if run == "prune 10%" else None)
+                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=len(gone) if run == "prune 10%" else None)
                 elif path == "kubectl":
                     objs = manifests(gone) if run == "prune 10%" else manifests(tenant_list)
                     seconds, rss, _proc = run_kubectl(workdir, kubeconfig, objs, delete=run == "prune 10%")

@@ -17,28 +17,27 @@ def by_name(result):
 
 
 def test_prune_removes_only_undeclared_managed_tenants_within_its_limit(play, k8s, klass, uniq, cleanup):  # noqa: F811
-    tenants = fleet(uniq[:5], 4)
+    tenants = [dict(t, labels={"kmetal.io/test-fleet": uniq}) for t in fleet(uniq[:5], 4)]  # the prune's scope: this test's fleet
     cleanup.extend(t["name"] for t in tenants)
     created = play([fleet_task(tenants, klass, workers=4)])
     assert created[0]["changed"] and len(created.writes) == 4 * 7  # concurrent writers, each object written once
-    # a hand-made namespace carrying a tenant label but not the managed-by label is never pruned
+    # a hand-made namespace carrying the same labels but not the managed-by label is never pruned
     foreign = "tenant-hand-%s" % uniq
-    client.CoreV1Api(k8s).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=foreign, labels={"kmetal.io/tenant": "hand-" + uniq})))
-    kept = tenants[:1]
-    # prune is scoped to the whole cluster: other tests' tenants count too, so the limit check uses a limit of 0 here
-    over = play([dict(fleet_task(kept, klass, prune=True, prune_max=0), ignore_errors=True)])
-    assert over[0]["failed"] and "more than prune_max 0" in over[0]["msg"] and over.writes == []
-    assert {t["name"] for t in tenants[1:]} <= set(over[0]["pruned"])
-    assert "hand-" + uniq not in over[0]["pruned"]
-    gone = {t["name"] for t in tenants[1:]}
+    client.CoreV1Api(k8s).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=foreign, labels={"kmetal.io/tenant": "hand-" + uniq, "kmetal.io/test-fleet": uniq})))
+    kept, gone = tenants[:1], {t["name"] for t in tenants[1:]}
+    scope = {"prune": True, "prune_selector": "kmetal.io/test-fleet=" + uniq}
+    over = play([dict(fleet_task(kept, klass, prune_max=2, **scope), ignore_errors=True)])
+    assert over[0]["failed"] and "prune would remove 3 tenants" in over[0]["msg"] and "more than prune_max 2" in over[0]["msg"]
+    assert set(over[0]["pruned"]) == gone and over.writes == []
+    bad = play([dict(fleet_task(kept, klass, prune=True, prune_selector="a!=b"), ignore_errors=True)])
+    assert "prune_selector" in bad[0]["msg"] and bad.requests == 0
     # check mode lists what would go and writes nothing
-    others = set(over[0]["pruned"]) - gone
-    declared = kept + [{"name": n} for n in sorted(others)]  # leave other tests' tenants alone
-    predicted = play([fleet_task(declared, klass, prune=True, prune_max=3)], check=True)
+    predicted = play([fleet_task(kept, klass, prune_max=3, **scope)], check=True)
     assert predicted.writes == [] and {n for n, r in by_name(predicted[0]).items() if r["status"] == "pruned"} == gone
-    pruned = play([dict(fleet_task(declared, klass, prune=True, prune_max=3), ignore_errors=True)])
+    pruned = play([fleet_task(kept, klass, prune_max=3, **scope)])
     results = by_name(pruned[0])
-    assert {n for n, r in results.items() if r["status"] == "pruned"} == gone, pruned[0]
+    assert {n for n, r in results.items() if r["status"] == "pruned"} == gone
     assert results[kept[0]["name"]]["status"] == "unchanged"
     assert client.CoreV1Api(k8s).read_namespace(foreign).metadata.name == foreign
     client.CoreV1Api(k8s).delete_namespace(foreign)

@@ -34,6 +34,7 @@ ARGS = dict(
     wait_timeout={"type": "int", "default": 900},
     prune={"type": "bool", "default": False},
     prune_max={"type": "int", "default": 5},
+    prune_selector={"type": "str"},
     fail_fast={"type": "bool", "default": False},
     workers={"type": "int", "default": 8},
 )
@@ -144,6 +145,11 @@ class Fleet(object):
         for i, tenant in enumerate(params["tenants"] or []):
             label = tenant.get("name") if isinstance(tenant, dict) else None
             self._add_tenant(tenant, "tenants[%d] (%s)" % (i, short(label)) if label else "tenants[%d]" % i, problems)
+        if params.get("prune"):
+            try:
+                self.prune_scope()
+            except KmetalError as err:
+                problems.append(str(err))
         if problems:
             raise KmetalError("invalid input, nothing was sent: " + "; ".join(problems), problems=problems)
 
@@ -244,12 +250,14 @@ class Fleet(object):
         """The removals of tenants that carry the collection's labels but are no longer declared (prune: true).
         Refuses, before any write, to remove more than prune_max."""
         declared = set(self.tenants) | set(self.removals)
+        scope = self.prune_scope()
         found = {}
-        for kind in ("Namespace", "Vpc", "Subnet", "Cluster"):
+        # with a selector, only tenants whose namespace matches it; without, also a VPC, subnet or cluster left alone
+        for kind in ("Namespace",) if scope else ("Namespace", "Vpc", "Subnet", "Cluster"):
             for obj in snapshot.of_kind(kind):
                 labels = obj["metadata"].get("labels") or {}
                 tenant = labels.get(TENANT_LABEL)
-                if tenant and tenant not in declared and all(labels.get(k) == v for k, v in MANAGED_BY.items()):
+                if tenant and tenant not in declared and all(labels.get(k) == v for k, v in dict(MANAGED_BY, **scope).items()):
                     if kind == "Namespace":
                         found[tenant] = obj["metadata"]["name"]
                     else:
@@ -260,6 +268,19 @@ class Fleet(object):
                               field="prune_max", pruned=sorted(found))
         return {name: Removal(name, ns or _tenant.tenant_namespace(name), name, False, self.params["wait_timeout"], "pruned")
                 for name, ns in sorted(found.items())}
+
+    def prune_scope(self):
+        """prune_selector as {key: value} (equality terms only: a prune must be predictable)."""
+        scope = {}
+        for term in (self.params.get("prune_selector") or "").split(","):
+            if not term.strip():
+                continue
+            key, sep, value = term.partition("=")
+            if not sep or not key.strip() or key.strip().endswith("!") or value.startswith("="):
+                raise KmetalError("%r is not a KEY=VALUE term: give equality terms separated by commas, e.g. kmetal.io/fleet=site-a" % term.strip(),
+                                  field="prune_selector")
+            scope[key.strip()] = value.strip()
+        return scope
 
     # -- checks against the snapshot: the per-item modules' checks, run for every item before the first write ------
     @staticmethod

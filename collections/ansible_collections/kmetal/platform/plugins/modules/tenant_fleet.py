@@ -102,6 +102,13 @@ options:
     description: Refuse, before any write, a prune that would remove more tenants than this (a typo must not wipe a fleet).
     type: int
     default: 5
+  prune_selector:
+    description:
+      - With O(prune=true), only tenants whose namespace also carries these labels are candidates, as equality terms
+        C(KEY=VALUE) separated by commas (give the fleet's tenants such a label with their C(labels) key).
+      - Omitted, every tenant of the cluster with the collection's labels is a candidate, also one whose namespace is
+        gone but whose VPC, subnets or clusters remain.
+    type: str
   fail_fast:
     description: Stop at the first failing tenant (a check that refuses stops the run before any write).
     type: bool
