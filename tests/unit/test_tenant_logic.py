@@ -23,7 +23,7 @@ def test_parse_quantity_refuses_what_is_not_one():
 
 
 def test_check_types_names_the_option_and_the_fix():
-    spec = _tenant.ARGS
+    spec = _tenant.TENANT_ARGS
     assert check_types(spec, {"quota": "cpu"})[0].startswith("quota: 'cpu' is not a dictionary")
     assert check_types(spec, {"quota": {"tenant_control_planes": "ten"}}) == [
         "quota.tenant_control_planes: 'ten' is not an integer: give a whole number, e.g. 10"]
@@ -50,18 +50,18 @@ def tenant(**extra):
 ])
 def test_contradicting_limits(limits, words):
     with pytest.raises(KmetalError, match=words):
-        _tenant.desired_objects(tenant(limits=limits))
+        _tenant.build_tenant(tenant(limits=limits))
 
 
 def test_consistent_limits_pass():
-    _ns, objects = _tenant.desired_objects(tenant(limits={"default_cpu": "1", "max_cpu": "1000m", "default_request_cpu": "1"}))
+    _ns, objects = _tenant.build_tenant(tenant(limits={"default_cpu": "1", "max_cpu": "1000m", "default_request_cpu": "1"}))
     assert objects[2]["spec"]["limits"][0]["max"] == {"cpu": "1000m"}
 
 
 @pytest.mark.parametrize("ns", ["default", "kube-system", "kube-node-lease", "kmetal-flux"])
 def test_system_namespaces_are_refused(ns):
     with pytest.raises(KmetalError, match="namespace: %s is a system namespace" % ns):
-        _tenant.desired_objects(tenant(namespace=ns, adopt_namespace=True))
+        _tenant.build_tenant(tenant(namespace=ns, adopt_namespace=True))
 
 
 def test_ownership_is_the_creation_mark_not_the_label():
@@ -87,5 +87,5 @@ def test_server_fields_map_to_options():
 
 def test_vlan_id_out_of_range_is_one_problem():
     with pytest.raises(KmetalError) as err:
-        _network.subnet_desired({"name": "s", "vpc": "v", "cidr": ["10.0.0.0/24"], "mode": "vlan", "vlan": {"id": 5000, "provider": "data"}})
+        _network.build_subnet({"name": "s", "vpc": "v", "cidr": ["10.0.0.0/24"], "mode": "vlan", "vlan": {"id": 5000, "provider": "data"}})
     assert err.value.details["problems"] == ["vlan.id: 5000 is out of range: give an integer from 0 to 4094"]

@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The bulk path for fleets: one LIST per kind, then a write only for the objects that differ.
 
-It reuses what the modules use: the desired objects come from the same builders (_tenant.desired_objects,
-_network.vpc_desired/subnet_desired, _cluster.desired_cluster), the no-op decision is _reconcile.needs_apply, the
+It reuses what the modules use: the desired objects come from the same builders (_tenant.build_tenant,
+_network.build_vpc/build_subnet, _cluster.build_cluster), the no-op decision is _reconcile.needs_apply, the
 write is _reconcile.apply_object (resourceVersion precondition, re-read on 409), the checks are the same functions.
 A fleet of N tenants that needs no change costs one request per kind, whatever N.
 """

@@ -20,7 +20,7 @@ from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGE
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
-ARGS = dict(
+FLEET_ARGS = dict(
     tenants={"type": "list", "elements": "dict", "required": True},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
     platform_drop_priority={"type": "int", "default": 31000},
@@ -191,13 +191,13 @@ class Fleet(object):
             params = _validated(args, params, at, problems)
             return (params, None) if len(problems) > count else (params, _build(builder, params, at, problems))
 
-        tp, built = build(_tenant.ARGS, _tenant.desired_objects, given["tenant"], where)
-        _vp, vpc = build(_network.VPC_ARGS, _network.vpc_desired, given["vpc"], where + ".vpc")
-        subnets = [build(_network.SUBNET_ARGS, _network.subnet_desired, s, "%s.subnets[%d]" % (where, i))[1] for i, s in enumerate(given["subnets"])]
-        cps, clusters = [], []
+        tenant_params, built = build(_tenant.TENANT_ARGS, _tenant.build_tenant, given["tenant"], where)
+        _vpc_params, vpc = build(_network.VPC_ARGS, _network.build_vpc, given["vpc"], where + ".vpc")
+        subnets = [build(_network.SUBNET_ARGS, _network.build_subnet, s, "%s.subnets[%d]" % (where, i))[1] for i, s in enumerate(given["subnets"])]
+        cluster_params, clusters = [], []
         for i, c in enumerate(given["clusters"]):
-            cp, cluster = build(_cluster.ARGS, _cluster.desired_cluster, c, "%s.clusters[%d]" % (where, i))
-            cps.append(cp)
+            params, cluster = build(_cluster.CLUSTER_ARGS, _cluster.build_cluster, c, "%s.clusters[%d]" % (where, i))
+            cluster_params.append(params)
             clusters.append(cluster)
         if len(problems) > before:
             return
@@ -205,8 +205,8 @@ class Fleet(object):
         first_item, first_absent = len(self.items), len(self.absent)
         for obj in objects:
             if self._declare(obj, where, problems):
-                self.items.append((obj, self._namespace_check(obj, name, tp.get("adopt_namespace"), where) if obj["kind"] == "Namespace" else None))
-        if tp.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
+                self.items.append((obj, self._namespace_check(obj, name, tenant_params.get("adopt_namespace"), where) if obj["kind"] == "Namespace" else None))
+        if tenant_params.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
             self.absent.append(("RoleBinding", objects[0]["metadata"]["name"], _tenant.ADMINS_NAME))  # admins given but empty: the binding goes
         if self._declare(vpc, where + ".vpc", problems):
             self.items.append((vpc, self._vpc_check(vpc, name, where + ".vpc")))
@@ -323,7 +323,7 @@ def _at(where, check, *args, **kwargs):
         raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
 
 
-def reconcile(module, connect):
+def fleet_reconcile(module, connect):
     p = module.params
     fleet = Fleet(p, module.check_mode)  # validates every tenant: bad input never costs a request
     result = {"changed": False, "changed_objects": [], "written": [], "objects": len(fleet.items), "tenants": fleet.tenants, "tenant_results": []}
@@ -370,18 +370,18 @@ class Removal(object):
         return False
 
     def run(self, client, snapshot, check_mode, diff, report):
-        me = "tenant %s" % self.name
+        who = "tenant %s" % self.name
         ns_live = snapshot.get("Namespace", self.namespace)
         if ns_live is not None and (ns_live["metadata"].get("labels") or {}).get(TENANT_LABEL) != self.name:
             raise KmetalError("the namespace %s is not labelled %s=%s: refusing to remove what this tenant does not own"
-                              % (self.namespace, TENANT_LABEL, self.name), obj=me, field="namespace")
+                              % (self.namespace, TENANT_LABEL, self.name), obj=who, field="namespace")
         done = 0
         clusters = [c for c in snapshot.of_kind("Cluster") if c["metadata"].get("namespace") == self.namespace and self._ours(c)]
         if ns_live is not None:
             foreign = [c["metadata"]["name"] for c in client.list("Cluster", self.namespace) if not self._ours(c)]
             if foreign and not self.force:
                 raise KmetalError("refusing to remove the tenant while clusters %s that kmetal.platform did not create are in its namespace: "
-                                  "delete them first or set force: true" % foreign, obj=me, field="state")
+                                  "delete them first or set force: true" % foreign, obj=who, field="state")
         for cluster in clusters:
             done += self._delete(client, cluster, check_mode, diff, report)
         if clusters and not check_mode:
@@ -394,7 +394,7 @@ class Removal(object):
             if used and not self.force:
                 raise KmetalError("refusing to delete the subnet %s while %d addresses are in use (%s): remove the workloads first or set "
                                   "force: true" % (subnet["metadata"]["name"], used, ", ".join(named[:5]) or "status.v4usingIPs/v6usingIPs"),
-                                  obj=me, field="state")
+                                  obj=who, field="state")
         for subnet in subnets:
             done += self._delete(client, subnet, check_mode, diff, report)
         vpc = snapshot.get("Vpc", self.vpc)
@@ -403,7 +403,7 @@ class Removal(object):
             others = [s["metadata"]["name"] for s in snapshot.subnets() if (s.get("spec") or {}).get("vpc") == self.vpc and s["metadata"]["name"] not in names]
             if others and not self.force:
                 raise KmetalError("refusing to delete the VPC %s while subnets %s of others are in it: set force: true" % (self.vpc, others),
-                                  obj=me, field="state")
+                                  obj=who, field="state")
             done += self._delete(client, vpc, check_mode, diff, report)
         if ns_live is not None:
             if _tenant.created_here(ns_live):

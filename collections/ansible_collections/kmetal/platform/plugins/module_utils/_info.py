@@ -24,7 +24,7 @@ def _validate(p, what):
     for key in ("name", "vpc", "tenant", "namespace"):
         if p.get(key) is not None:
             problems.label_name(key, p[key])
-    problems.check()
+    problems.raise_if_any()
 
 
 def _clean(obj):

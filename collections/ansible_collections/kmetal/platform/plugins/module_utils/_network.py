@@ -73,14 +73,14 @@ def _labels(tenant):
 
 
 # -- VPC -----------------------------------------------------------------------------------------------------
-def vpc_desired(p):
+def build_vpc(p):
     """Validate the vpc module's parameters P and build the Vpc. Touches no API."""
     problems = Problems(ident("Vpc", p.get("name")))
     problems.label_name("name", p.get("name"))
     if p.get("tenant") is not None:
         problems.label_name("tenant", p.get("tenant"), max_len=56)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return None
     namespaces = p.get("namespaces")
     if namespaces is None:
@@ -139,14 +139,14 @@ def vpc_desired(p):
             if any(r["cidr"] == default for r in static):
                 problems.add("external_next_hop", "static_routes already has a default route %s; give only one of them" % default)
             static.append({"policy": "policyDst", "cidr": default, "nextHopIP": str(hop)})
-    problems.check()
+    problems.raise_if_any()
     spec = {"namespaces": namespaces, "staticRoutes": static, "policyRoutes": policies, "enableExternal": bool(p.get("enable_external"))}
     return {"apiVersion": "kubeovn.io/v1", "kind": "Vpc", "metadata": {"name": p["name"], "labels": _labels(p.get("tenant"))}, "spec": spec}
 
 
 def vpc_reconcile(module, connect):
     p = module.params
-    desired = vpc_desired(p)
+    desired = build_vpc(p)
     client = connect()
     live = client.get("Vpc", p["name"])
     if p["state"] == "absent":
@@ -185,14 +185,14 @@ def subnet_cidrs(text):
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
 
-def subnet_desired(p):
+def build_subnet(p):
     """Validate the subnet module's parameters P and build (Subnet, Vlan or None, [networks]). Touches no API."""
     problems = Problems(ident("Subnet", p.get("name")))
     problems.label_name("name", p.get("name"))
     if p.get("tenant") is not None:
         problems.label_name("tenant", p.get("tenant"), max_len=56)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return None, None, []
     vpc = p.get("vpc")
     if not vpc:
@@ -283,7 +283,7 @@ def subnet_desired(p):
                     "spec": {"id": vid, "provider": v.get("provider")}}
     elif p.get("vlan"):
         problems.add("vlan", "only applies with mode vlan: set mode: vlan or remove vlan")
-    problems.check()
+    problems.raise_if_any()
 
     spec = {"vpc": vpc, "protocol": protocol, "cidrBlock": ",".join(str(n.cidr) for n in nets), "gateway": ",".join(str(g) for g in gateways)}
     if excludes:
@@ -329,7 +329,7 @@ def check_subnet_against(desired, nets, live, others):
                 if net.version == theirs.version and overlaps(net, theirs):
                     problems.add("cidr", "%s overlaps %s of subnet %s in the same VPC %s: choose a range that does not overlap"
                                  % (net, theirs, other["metadata"]["name"], spec["vpc"]))
-    problems.check()
+    problems.raise_if_any()
 
 
 def subnet_check(desired, nets, live, snapshot, tenant=None, declared=None, siblings=None, check_mode=False, warn=None):
@@ -359,7 +359,7 @@ def subnet_check(desired, nets, live, snapshot, tenant=None, declared=None, sibl
 
 def subnet_reconcile(module, connect):
     p = module.params
-    desired, vlan, nets = subnet_desired(p)
+    desired, vlan, nets = build_subnet(p)
     client = connect()
     if p["state"] == "absent":
         return _absent_subnet(module, client, p)

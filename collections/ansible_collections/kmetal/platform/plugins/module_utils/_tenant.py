@@ -31,7 +31,7 @@ LIMIT_KEYS = {
     "max_cpu": ("max", "cpu"), "max_memory": ("max", "memory"),
 }
 
-ARGS = dict(
+TENANT_ARGS = dict(
     name={"type": "str", "required": True},
     namespace={"type": "str"},
     adopt_namespace={"type": "bool", "default": False},
@@ -125,7 +125,7 @@ def option_of(kind, server_field):
     return None
 
 
-def desired_objects(p):
+def build_tenant(p):
     """Validate the tenant module's parameters P and build its objects: [namespace, quota, limits, rolebinding?].
     Raises KmetalError naming every bad field; touches no API."""
     problems = Problems("tenant %s" % p.get("name"))
@@ -138,7 +138,7 @@ def desired_objects(p):
     problems.labels("labels", p.get("labels"))
     problems.int_range("wait_timeout", p.get("wait_timeout"), 1, 3600)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return ns, []
     quota = p.get("quota") or {}
     hard = {}
@@ -153,7 +153,7 @@ def desired_objects(p):
     limit_spec = {}
     for key, (section, resource) in LIMIT_KEYS.items():
         # the argspec's defaults also when the builder is called without the module (the bulk path)
-        value = problems.quantity("limits.%s" % key, limits.get(key, ARGS["limits"]["options"][key].get("default")))
+        value = problems.quantity("limits.%s" % key, limits.get(key, TENANT_ARGS["limits"]["options"][key].get("default")))
         if value is not None:
             limit_spec.setdefault(section, {})[resource] = value
     _check_limits(problems, limit_spec)
@@ -167,7 +167,7 @@ def desired_objects(p):
                     continue
                 subjects.append({"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": who})
     problems.subdomain("cluster_role", p.get("cluster_role", "kmetal-cluster-manager"))
-    problems.check()
+    problems.raise_if_any()
 
     labels = dict(p.get("labels") or {})
     labels.update(MANAGED_BY)
@@ -214,9 +214,9 @@ def undo(client, created):
     return undone
 
 
-def reconcile(module, connect):
+def tenant_reconcile(module, connect):
     p = module.params
-    ns, objects = desired_objects(p)
+    ns, objects = build_tenant(p)
     if p["state"] == "absent":
         return remove(module, connect(), p, ns)
     client = connect()

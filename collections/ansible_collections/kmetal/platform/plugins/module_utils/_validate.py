@@ -106,7 +106,7 @@ class Problems(object):
     def add(self, field, msg):
         self.items.append("%s: %s" % (field, msg))
 
-    def check(self):
+    def raise_if_any(self):
         if self.items:
             raise KmetalError("invalid input: " + "; ".join(self.items), obj=self.obj, problems=list(self.items))
 

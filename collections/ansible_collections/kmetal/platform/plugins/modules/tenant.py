@@ -215,11 +215,11 @@ api_requests:
 """
 
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
-from ansible_collections.kmetal.platform.plugins.module_utils._tenant import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import TENANT_ARGS, tenant_reconcile
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**TENANT_ARGS), tenant_reconcile)
 
 
 if __name__ == "__main__":

@@ -198,12 +198,12 @@ api_requests:
   sample: 1
 """
 
-from ansible_collections.kmetal.platform.plugins.module_utils._cluster import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._cluster import CLUSTER_ARGS, cluster_reconcile
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**CLUSTER_ARGS), cluster_reconcile)
 
 
 if __name__ == "__main__":

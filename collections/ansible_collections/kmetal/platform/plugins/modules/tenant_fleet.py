@@ -225,12 +225,12 @@ api_requests:
   sample: 8
 """
 
-from ansible_collections.kmetal.platform.plugins.module_utils._fleet import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._fleet import FLEET_ARGS, fleet_reconcile
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**FLEET_ARGS), fleet_reconcile)
 
 
 if __name__ == "__main__":
