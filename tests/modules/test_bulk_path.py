@@ -16,15 +16,15 @@ def fleet(tag, count):
     items = []
     for i in range(count):
         name = "k%s-%02d" % (tag, i)
-        _ns, objects = _tenant.desired_objects({"name": name, "labels": {}, "quota": {"cpu": "4"}, "limits": {}, "admins": {"users": ["a"], "groups": []},
+        _ns, objects = _tenant.build_tenant({"name": name, "labels": {}, "quota": {"cpu": "4"}, "limits": {}, "admins": {"users": ["a"], "groups": []},
                                                 "state": "present", "wait_timeout": 120})
         items += [(obj, None) for obj in objects]
-        items.append((_network.vpc_desired({"name": name, "tenant": name, "state": "present", "static_routes": [], "policy_routes": [],
+        items.append((_network.build_vpc({"name": name, "tenant": name, "state": "present", "static_routes": [], "policy_routes": [],
                                             "platform_cidrs": ["198.18.1.0/24"], "platform_drop_priority": 31000, "enable_external": False}), None))
-        subnet, _vlan, nets = _network.subnet_desired({"name": name + "-a", "vpc": name, "tenant": name, "cidr": ["10.200.0.0/24"], "state": "present", "mode": "overlay"})
+        subnet, _vlan, nets = _network.build_subnet({"name": name + "-a", "vpc": name, "tenant": name, "cidr": ["10.200.0.0/24"], "state": "present", "mode": "overlay"})
 
         def check(live, snapshot, subnet=subnet, nets=nets):
-            others = [o for (kind, _ns, n), o in snapshot.items() if kind == "Subnet" and n != subnet["metadata"]["name"]
+            others = [o for o in snapshot.of_kind("Subnet") if o["metadata"]["name"] != subnet["metadata"]["name"]
                       and o["spec"].get("vpc") == subnet["spec"]["vpc"]]
             _network.check_subnet_against(subnet, nets, live, others)
 
@@ -53,10 +53,10 @@ def test_fleet_with_one_list_per_kind(k8s, audit, module_identity, uniq):
     assert len(events) == 6 == again["api_requests"]  # one LIST per kind for the whole fleet
 
     # the same checks as the module: an overlapping subnet in one of the VPCs is refused before any write
-    bad, _vlan, nets = _network.subnet_desired({"name": "k%s-x" % uniq[:4], "vpc": "k%s-00" % uniq[:4], "cidr": ["10.200.0.128/25"],
+    bad, _vlan, nets = _network.build_subnet({"name": "k%s-x" % uniq[:4], "vpc": "k%s-00" % uniq[:4], "cidr": ["10.200.0.128/25"],
                                                 "state": "present", "mode": "overlay"})
     overlap = items[:1] + [(bad, lambda live, snap: _network.check_subnet_against(
-        bad, nets, live, [o for (kind, _ns, n), o in snap.items() if kind == "Subnet" and o["spec"].get("vpc") == bad["spec"]["vpc"]]))]
+        bad, nets, live, [o for o in snap.of_kind("Subnet") if o["spec"].get("vpc") == bad["spec"]["vpc"]]))]
     with pytest.raises(KmetalError, match="overlaps 10.200.0.0/24 of subnet k%s-00-a" % uniq[:4]):
         _bulk.reconcile_many(Client({"kubeconfig": str(kubeconfig)}), overlap, label_selector=selector)
 

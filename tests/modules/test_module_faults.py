@@ -23,7 +23,7 @@ def test_conflict_between_read_and_write_is_retried_after_a_fresh_read(k8s, audi
     name = "conflict-%s" % uniq
     params = {"name": name, "tenant": "t-" + uniq, "state": "present", "static_routes": [], "policy_routes": [], "platform_cidrs": ["10.96.0.0/16"],
               "platform_drop_priority": 31000, "enable_external": False}
-    first = _network.vpc_desired(params)
+    first = _network.build_vpc(params)
     assert _reconcile.apply_object(api, first, None, False)[0] is True
     stale = api.get("Vpc", name)
 
@@ -37,7 +37,7 @@ def test_conflict_between_read_and_write_is_retried_after_a_fresh_read(k8s, audi
         return api.get("Vpc", name)
 
     mark = audit.mark()
-    desired = _network.vpc_desired(dict(params, platform_cidrs=["10.96.0.0/16", "192.168.10.0/24"]))
+    desired = _network.build_vpc(dict(params, platform_cidrs=["10.96.0.0/16", "192.168.10.0/24"]))
     changed, before, after = _reconcile.apply_object(api, desired, stale, False, reread=reread, check=checked.append)
     assert changed is True and seen == [True] and len(checked) == 2  # checked again on the fresh object
     assert before["metadata"]["labels"]["owner-note"] == "ops"  # the diff is against what the server really had

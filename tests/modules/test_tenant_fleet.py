@@ -2,6 +2,8 @@
 created in one call, a no-op re-run whose requests do not grow with the fleet, honest check mode, a change that
 touches only its tenant, and bad input in one tenant refused for the whole fleet before any request."""
 
+import time
+
 import pytest
 from kmetal_tasks import task
 from kubernetes import client
@@ -119,14 +121,13 @@ def test_fleet_refuses_absent_and_foreign_objects(play, klass, uniq, cleanup):
                                  {"name": b, "subnetz": []}], klass), ignore_errors=True),
                 dict(fleet_task([{"name": b, "namespace": "tenant-" + a}], klass), ignore_errors=True)])
     static, live = run.results
-    assert "tenants[1] (x%s): state: absent is not handled by tenant_fleet" % b in static["msg"]
     assert "tenants[2] (%s): name: tenant %s is given twice" % (b, b) in static["msg"]
     assert "tenants[3] (%s).subnetz: is not a known key" % b in static["msg"]
     assert "the namespace belongs to tenant %r" % a in live["msg"] and "tenants[0] (%s)" % b in live["msg"]
     assert run.writes == []
 
 
-def test_role_bulk_and_per_item_build_the_same_objects(play, klass, uniq, module_identity, cleanup):
+def test_role_reconciles_present_and_absent_tenants_in_one_call(play, k8s, klass, uniq, module_identity, cleanup):
     tenants = fleet(uniq[:5], 3)
     tenants[0]["vpc"] = {"enable_external": True, "external_next_hop": "198.18.1.1",
                          "policy_routes": [{"priority": 1000, "match": "ip4.dst == 10.60.0.0/16", "action": "drop"}]}
@@ -134,25 +135,36 @@ def test_role_bulk_and_per_item_build_the_same_objects(play, klass, uniq, module
     tenants[2]["admins"] = {"users": [], "groups": []}
     cleanup.extend(t["name"] for t in tenants)
 
-    def role(bulk, check=False):
-        role_vars = {"tenants_list": tenants, "tenants_kubeconfig": str(module_identity[1]), "tenants_class_namespace": klass,
-                     "tenants_platform_cidrs": ["198.18.1.0/24"], "tenants_bulk": bulk}
-        return play([{"name": "tenants role", "ansible.builtin.include_role": {"name": "kmetal.platform.tenants"}, "vars": role_vars}], check=check)
+    def role(tenant_list, check=False):
+        role_vars = {"tenants_list": tenant_list, "tenants_kubeconfig": str(module_identity[1]), "tenants_class_namespace": klass,
+                     "tenants_platform_cidrs": ["198.18.1.0/24"]}
+        run = play([{"name": "tenants role", "ansible.builtin.include_role": {"name": "kmetal.platform.tenants"}, "vars": role_vars}], check=check)
+        calls = [r for r in run.results if r.get("action") == "kmetal.platform.tenant_fleet"]
+        assert len(calls) == 1 and not calls[0].get("failed"), calls[0].get("msg")  # one module call for the whole fleet
+        return calls[0], run
 
-    def outcome(run):
-        results = [r for r in run.results if r and not r.get("skipped")]
-        assert not any(r.get("failed") for r in results), results
-        items = [i for r in results for i in r.get("results", [r]) if "api_requests" in i]  # the module calls
-        return any(i.get("changed") for i in items), items
+    created, _ = role(tenants)
+    assert created["changed"] and [r["status"] for r in created["tenant_results"]] == ["created"] * 3
+    again, run = role(tenants)
+    assert not again["changed"] and run.writes == []
+    gone = [dict(tenants[0], state="absent")] + tenants[1:]
+    predicted, run = role(gone, check=True)
+    first = tenants[0]["name"]
+    assert predicted["changed"] and run.writes == [] and {"name": first, "status": "removed"} in predicted["tenant_results"]
+    removed, run = role(gone)
+    assert {"name": first, "status": "removed"} in removed["tenant_results"]
+    assert [w["objectRef"]["resource"] for w in run.writes] == ["clusters", "subnets", "vpcs", "namespaces"]  # dependency order
+    deadline = time.monotonic() + 120  # the namespace controller empties it, then it is gone
+    while namespace_exists(k8s, "tenant-" + first) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not namespace_exists(k8s, "tenant-" + first)
 
-    changed, _ = outcome(role(True))
-    assert changed
-    # the per-item path finds nothing to change in what the bulk path made, and the other way round
-    changed, items = outcome(role(False))
-    assert not changed and len(items) == 3 * 4, items
-    tenants[1]["quota"]["cpu"] = "12"
-    changed, items = outcome(role(False))
-    assert changed and sum(1 for i in items if i.get("changed")) == 1
-    run = role(True)
-    changed, items = outcome(run)
-    assert not changed and len(items) == 1 and run.writes == []
+
+def namespace_exists(k8s, name):
+    try:
+        client.CoreV1Api(k8s).read_namespace(name)
+        return True
+    except client.ApiException as err:
+        if err.status == 404:
+            return False
+        raise

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import DNS1123_SUBDOMAIN, Problems, check_class_variables, overlaps
 
 AUTOSCALER_MIN = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
 AUTOSCALER_MAX = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 
-ARGS = dict(
+CLUSTER_ARGS = dict(
     name={"type": "str", "required": True},
     tenant={"type": "str"},
     namespace={"type": "str"},
@@ -22,7 +24,7 @@ ARGS = dict(
     class_namespace={"type": "str", "default": "kmetal-capi-providers"},
     version={"type": "str"},
     control_plane={"type": "dict", "default": {}, "options": {
-        "replicas": {"type": "raw"},
+        "replicas": {"type": "int"},
         "data_store_name": {"type": "str", "default": "default"},
         "cert_sans": {"type": "list", "elements": "str"},
         "service_address": {"type": "str"},
@@ -36,9 +38,9 @@ ARGS = dict(
     workers={"type": "list", "elements": "dict", "default": [], "options": {
         "name": {"type": "str", "required": True},
         "class": {"type": "str", "default": "default-worker"},
-        "replicas": {"type": "raw"},
-        "min_size": {"type": "raw"},
-        "max_size": {"type": "raw"},
+        "replicas": {"type": "int"},
+        "min_size": {"type": "int"},
+        "max_size": {"type": "int"},
     }},
     variables={"type": "dict", "default": {}},
     labels={"type": "dict", "default": {}},
@@ -49,17 +51,11 @@ ARGS = dict(
 )
 
 
-def _int(value):
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value
-
-
 def cluster_namespace(p):
-    return p.get("namespace") or ("tenant-%s" % p["tenant"] if p.get("tenant") else None)
+    return p.get("namespace") or (tenant_namespace(p["tenant"]) if p.get("tenant") else None)
 
 
-def desired_cluster(p):
+def build_cluster(p):
     """Validate the tenant_cluster module's parameters P and build the Cluster. Touches no API."""
     problems = Problems(ident("Cluster", p.get("name"), cluster_namespace(p)))
     problems.label_name("name", p.get("name"))
@@ -73,13 +69,13 @@ def desired_cluster(p):
     problems.int_range("wait_timeout", p.get("wait_timeout"), 1, 7200)
     problems.labels("labels", p.get("labels"))
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return None
     problems.label_name("class_name", p.get("class_name"), max_len=253)
     problems.label_name("class_namespace", p.get("class_namespace"))
     problems.version("version", p.get("version"))
     cp = p.get("control_plane") or {}
-    replicas = _int(cp.get("replicas"))
+    replicas = cp.get("replicas")
     problems.int_range("control_plane.replicas", replicas, 0, 9)
     cp_var = {}
     if cp.get("data_store_name"):
@@ -104,7 +100,9 @@ def desired_cluster(p):
     if p.get("machine_size"):
         variables.append({"name": "machineSize", "value": p["machine_size"]})
     addr = p.get("bootstrap_server_address")
-    if addr:
+    if addr is not None and not str(addr).strip():
+        problems.add("bootstrap_server_address", "is empty: give the IP address or DNS name the workers connect to, or leave the option out")
+    elif addr:
         if not (_is_ip(addr) or DNS1123_SUBDOMAIN.match(addr)):
             problems.add("bootstrap_server_address", "%r is neither an IP address nor a DNS name" % (addr,))
         variables.append({"name": "bootstrapConfig", "value": {"serverAddress": addr}})
@@ -136,23 +134,24 @@ def desired_cluster(p):
             problems.add(field + ".name", "%s is given twice" % wname)
         seen.add(wname)
         problems.label_name(field + ".class", w.get("class") or "default-worker", max_len=256)
-        wreplicas, lo, hi = _int(w.get("replicas")), _int(w.get("min_size")), _int(w.get("max_size"))
-        md = {"class": w.get("class") or "default-worker", "name": wname}
-        if (lo is not None or hi is not None) and wreplicas is not None:
+        wreplicas, min_size, max_size = w.get("replicas"), w.get("min_size"), w.get("max_size")
+        deployment = {"class": w.get("class") or "default-worker", "name": wname}
+        if (min_size is not None or max_size is not None) and wreplicas is not None:
             problems.add(field, "give either replicas or min_size/max_size (autoscaler), not both")
-        elif lo is not None or hi is not None:
-            if lo is None or hi is None:
+        elif min_size is not None or max_size is not None:
+            if min_size is None or max_size is None:
                 problems.add(field, "the autoscaler needs both min_size and max_size")
             else:
-                lo, hi = problems.int_range(field + ".min_size", lo, 0, 1000), problems.int_range(field + ".max_size", hi, 1, 1000)
-                if lo is not None and hi is not None and lo > hi:
-                    problems.add(field, "min_size %d is greater than max_size %d" % (lo, hi))
-                md["metadata"] = {"annotations": {AUTOSCALER_MIN: str(lo), AUTOSCALER_MAX: str(hi)}}
+                min_size = problems.int_range(field + ".min_size", min_size, 0, 1000)
+                max_size = problems.int_range(field + ".max_size", max_size, 1, 1000)
+                if min_size is not None and max_size is not None and min_size > max_size:
+                    problems.add(field, "min_size %d is greater than max_size %d" % (min_size, max_size))
+                deployment["metadata"] = {"annotations": {AUTOSCALER_MIN: str(min_size), AUTOSCALER_MAX: str(max_size)}}
         else:
             problems.int_range(field + ".replicas", wreplicas, 0, 1000)
-            md["replicas"] = wreplicas if wreplicas is not None else 1
-        deployments.append(md)
-    problems.check()
+            deployment["replicas"] = wreplicas if wreplicas is not None else 1
+        deployments.append(deployment)
+    problems.raise_if_any()
 
     labels = dict(p.get("labels") or {})
     labels.update(MANAGED_BY)
@@ -199,44 +198,64 @@ def summary(obj):
     }
 
 
-def reconcile(module, connect):
+def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn=None):
+    """The cluster checks, the same for a module call and a fleet, when a write is coming: the variables against
+    the ClusterClass's schemas (read once per snapshot), and the namespace exists (or DECLARED, {(kind, namespace,
+    name)} the same run writes, has it). In check mode a missing namespace returns "predict": nothing can be dry-run
+    in it, so the cluster would be created as given."""
+    if not needs_apply(desired, live):
+        return None
+    meta, topology = desired["metadata"], desired["spec"]["topology"]
+    cluster_ident = ident("Cluster", meta["name"], meta["namespace"])
+    class_ref = topology["classRef"]
+    class_obj = snapshot.get("ClusterClass", class_ref["name"], class_ref["namespace"])
+    if class_obj is None:
+        if warn:
+            warn("ClusterClass %s/%s not found: the variables were not checked against its schemas" % (class_ref["namespace"], class_ref["name"]))
+    else:
+        errors = check_class_variables(topology.get("variables") or [], class_obj)
+        if errors:
+            raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (class_ref["namespace"], class_ref["name"], "; ".join(errors)),
+                              obj=cluster_ident, field="variables", problems=errors)
+    ns = meta["namespace"]
+    if live is None and ("Namespace", None, ns) not in (declared or {}) and snapshot.get("Namespace", ns) is None:
+        if check_mode:
+            if warn:
+                warn("the cluster %s depends on the namespace %s, which does not exist yet: predicted as given" % (meta["name"], ns))
+            return "predict"
+        raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=cluster_ident, field="namespace")
+    return None
+
+
+def cluster_reconcile(module, connect):
     p = module.params
-    desired = desired_cluster(p)
+    desired = build_cluster(p)
     ns = cluster_namespace(p)
     client = connect()
     live = client.get("Cluster", p["name"], ns)
-    me = ident("Cluster", p["name"], ns)
+    cluster_ident = ident("Cluster", p["name"], ns)
     if p["state"] == "absent":
         changed = delete_object(client, "Cluster", live, module.check_mode)
         result = {"changed": changed, "cluster": None}
         if changed and module._diff:
-            result["diff"] = diff_entry(live, None, me)
+            result["diff"] = diff_entry(live, None, cluster_ident)
         if live is not None and p["wait"] and not module.check_mode:
             client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
         return result
-    result = {"changed": False, "warnings": []}
-    if needs_apply(desired, live):
-        # a write will be sent: first the variables against the ClusterClass's schemas (when the class is there)
-        klass = client.get("ClusterClass", p["class_name"], p["class_namespace"])
-        if klass is None:
-            module.warn("ClusterClass %s/%s not found: the variables were not checked against its schemas" % (p["class_namespace"], p["class_name"]))
-        else:
-            errors = check_class_variables(desired["spec"]["topology"].get("variables") or [], klass)
-            if errors:
-                raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (p["class_namespace"], p["class_name"], "; ".join(errors)),
-                                  obj=me, field="variables", problems=errors)
-        if live is None and client.get("Namespace", ns) is None:
-            raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=me, field="namespace")
+    result = {"changed": False}
+    if cluster_check(desired, live, Snapshot(client), check_mode=module.check_mode, warn=module.warn) == "predict":
+        result.update(changed=True, cluster=desired, summary=summary(desired))
+        if module._diff:
+            result["diff"] = diff_entry(None, desired, cluster_ident)
+        return result
     changed, before, after = apply_object(client, desired, live, module.check_mode)
     result["changed"] = changed
     if changed and module._diff:
-        result["diff"] = diff_entry(before, after, me)
+        result["diff"] = diff_entry(before, after, cluster_ident)
     if p["wait"] and not module.check_mode:
         wanted = p["wait_for"]
         after = client.wait("Cluster", p["name"], ns, lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
                             p["wait_timeout"], "conditions %s to be True" % ", ".join(wanted))
     result["cluster"] = normalize(after)
     result["summary"] = summary(after) if after else None
-    if not result["warnings"]:
-        del result["warnings"]
     return result

@@ -15,15 +15,15 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _network, _tenant
-from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many
-from ansible_collections.kmetal.platform.plugins.module_utils._k8s import TENANT_LABEL, KmetalError, condition, ident, obj_ident
-from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import needs_apply
-from ansible_collections.kmetal.platform.plugins.module_utils._validate import check_class_variables
+from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, obj_ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
-ARGS = dict(
+FLEET_ARGS = dict(
     tenants={"type": "list", "elements": "dict", "required": True},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
-    platform_drop_priority={"type": "raw", "default": 31000},
+    platform_drop_priority={"type": "int", "default": 31000},
     class_name={"type": "str", "default": "kubevirt-kubeadm"},
     class_namespace={"type": "str", "default": "kmetal-capi-providers"},
     cluster_version={"type": "str", "default": "v1.34.1"},
@@ -32,18 +32,24 @@ ARGS = dict(
     wait_for={"type": "list", "elements": "str", "default": ["Available"],
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 900},
+    prune={"type": "bool", "default": False},
+    prune_max={"type": "int", "default": 5},
+    prune_selector={"type": "str"},
+    fail_fast={"type": "bool", "default": False},
+    workers={"type": "int", "default": 8},
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
-TENANT_KEYS = ("name", "state", "namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
+TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
 CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
                 "pod_cidrs", "service_cidrs", "workers", "variables")
 
-# Kinds listed whole, not only what the collection labelled: the per-item modules see every VPC and subnet too
+# Kinds listed whole, not only what the collection labelled: the per-item modules see every namespace, VPC and subnet
+# too (a namespace the collection did not create must be seen to be refused, not adopted);
 # (a subnet's VPC may be foreign, and an overlap with a foreign subnet of the same VPC must be refused).
-UNFILTERED = {"Vpc": None, "Subnet": None}
+UNFILTERED = {"Namespace": None, "Vpc": None, "Subnet": None}
 
 
 def _pick(entry, keys, where, problems):
@@ -59,6 +65,10 @@ def _pick(entry, keys, where, problems):
 def _validated(args, params, where, problems):
     """PARAMS through the module's own argspec ARGS: its types, choices and defaults, as the module would get them.
     Copies: the validator fills mutable defaults in place."""
+    typed = check_types(args, params)
+    if typed:
+        problems.extend("%s: %s" % (where, msg) for msg in typed)
+        return params
     result = ArgumentSpecValidator(copy.deepcopy(args)).validate(copy.deepcopy(params))
     for msg in result.error_messages:
         problems.append("%s: %s" % (where, msg))
@@ -81,7 +91,7 @@ def module_params(tenant, defaults, where, problems):
         return None
     name = t.get("name")
     ns = t.get("namespace") or "tenant-%s" % name
-    out = {"tenant": {k: t[k] for k in ("name", "namespace", "labels", "quota", "limits", "admins") if k in t}}
+    out = {"tenant": {k: t[k] for k in ("name", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins") if k in t}}
     vpc_in = _pick(t.get("vpc") or {}, VPC_KEYS, where + ".vpc", problems) or {}
     vpc_name = vpc_in.get("name") or name
     out["vpc"] = {
@@ -118,21 +128,28 @@ def module_params(tenant, defaults, where, problems):
 class Fleet(object):
     """The fleet's desired objects with their checks, built and validated without touching the API."""
 
-    def __init__(self, params):
+    def __init__(self, params, check_mode=False):
         self.params = params
+        self.check_mode = check_mode
         self.items = []            # [(desired object, check or None)] for reconcile_many
         self.clusters = []         # desired Clusters (waits)
         self.tenants = []
         self.absent = []           # (kind, namespace, name): admin RoleBindings of tenants given admins with nobody
+        self.owners = {}           # (kind, namespace, name) -> the tenant it belongs to
+        self.removals = {}         # tenant -> Removal, of the entries with state: absent
         self._declared = {}        # (kind, namespace, name) -> where it was declared
         self._subnets = {}         # vpc -> {name: desired Subnet} of this fleet
-        self._classes = {}         # (namespace, name) -> ClusterClass or None, read once
         self.client = None
         self.warnings = []
         problems = []
         for i, tenant in enumerate(params["tenants"] or []):
             label = tenant.get("name") if isinstance(tenant, dict) else None
-            self._add_tenant(tenant, "tenants[%d] (%s)" % (i, label) if label else "tenants[%d]" % i, problems)
+            self._add_tenant(tenant, "tenants[%d] (%s)" % (i, short(label)) if label else "tenants[%d]" % i, problems)
+        if params.get("prune"):
+            try:
+                self.prune_scope()
+            except KmetalError as err:
+                problems.append(str(err))
         if problems:
             raise KmetalError("invalid input, nothing was sent: " + "; ".join(problems), problems=problems)
 
@@ -145,10 +162,19 @@ class Fleet(object):
         return True
 
     def _add_tenant(self, tenant, where, problems):
-        if isinstance(tenant, dict) and tenant.get("state", "present") != "present":
-            problems.append("%s: state: %s is not handled by tenant_fleet: remove the tenant with the tenant, vpc, subnet and "
-                            "tenant_cluster modules (the tenants role does)" % (where, tenant.get("state")))
+        if isinstance(tenant, dict) and tenant.get("state", "present") not in ("present", "absent"):
+            problems.append("%s: state: %s is not one of present, absent" % (where, show(tenant.get("state"))))
             return
+        if isinstance(tenant, dict) and tenant.get("state") == "absent":
+            self._add_removal(tenant, where, problems)
+            return
+        if isinstance(tenant, dict):
+            # a bad tenant name is one problem, not one per object named after it
+            naming = Problems("tenant")
+            naming.label_name("name", tenant.get("name"), max_len=56)
+            if naming.items:
+                problems.extend("%s: %s" % (where, item) for item in naming.items)
+                return
         given = module_params(tenant, self.params, where, problems)
         if given is None:
             return
@@ -165,24 +191,25 @@ class Fleet(object):
             params = _validated(args, params, at, problems)
             return (params, None) if len(problems) > count else (params, _build(builder, params, at, problems))
 
-        tp, built = build(_tenant.ARGS, _tenant.desired_objects, given["tenant"], where)
-        _vp, vpc = build(_network.VPC_ARGS, _network.vpc_desired, given["vpc"], where + ".vpc")
-        subnets = [build(_network.SUBNET_ARGS, _network.subnet_desired, s, "%s.subnets[%d]" % (where, i))[1] for i, s in enumerate(given["subnets"])]
-        cps, clusters = [], []
+        tenant_params, built = build(_tenant.TENANT_ARGS, _tenant.build_tenant, given["tenant"], where)
+        _vpc_params, vpc = build(_network.VPC_ARGS, _network.build_vpc, given["vpc"], where + ".vpc")
+        subnets = [build(_network.SUBNET_ARGS, _network.build_subnet, s, "%s.subnets[%d]" % (where, i))[1] for i, s in enumerate(given["subnets"])]
+        cluster_params, clusters = [], []
         for i, c in enumerate(given["clusters"]):
-            cp, cluster = build(_cluster.ARGS, _cluster.desired_cluster, c, "%s.clusters[%d]" % (where, i))
-            cps.append(cp)
+            params, cluster = build(_cluster.CLUSTER_ARGS, _cluster.build_cluster, c, "%s.clusters[%d]" % (where, i))
+            cluster_params.append(params)
             clusters.append(cluster)
         if len(problems) > before:
             return
         _ns, objects = built
+        first_item, first_absent = len(self.items), len(self.absent)
         for obj in objects:
             if self._declare(obj, where, problems):
-                self.items.append((obj, self._namespace_check(name, where) if obj["kind"] == "Namespace" else None))
-        if tp.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
+                self.items.append((obj, self._namespace_check(obj, name, tenant_params.get("adopt_namespace"), where) if obj["kind"] == "Namespace" else None))
+        if tenant_params.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
             self.absent.append(("RoleBinding", objects[0]["metadata"]["name"], _tenant.ADMINS_NAME))  # admins given but empty: the binding goes
         if self._declare(vpc, where + ".vpc", problems):
-            self.items.append((vpc, self._vpc_check(name, where + ".vpc")))
+            self.items.append((vpc, self._vpc_check(vpc, name, where + ".vpc")))
         for i, (subnet, vlan, nets) in enumerate(subnets):
             swhere = "%s.subnets[%d]" % (where, i)
             if vlan is not None and (vlan["kind"], None, vlan["metadata"]["name"]) not in self._declared:
@@ -190,78 +217,125 @@ class Fleet(object):
                 self.items.append((vlan, None))
             if self._declare(subnet, swhere, problems):
                 self._subnets.setdefault(subnet["spec"]["vpc"], {})[subnet["metadata"]["name"]] = subnet
-                self.items.append((subnet, self._subnet_check(subnet, nets, swhere)))
+                self.items.append((subnet, self._subnet_check(subnet, nets, name, swhere)))
         for i, cluster in enumerate(clusters):
             cwhere = "%s.clusters[%d]" % (where, i)
             if self._declare(cluster, cwhere, problems):
                 self.clusters.append(cluster)
-                self.items.append((cluster, self._cluster_check(cluster, cps[i], cwhere)))
+                self.items.append((cluster, self._cluster_check(cluster, cwhere)))
+        for obj, _check in self.items[first_item:]:
+            self.owners.setdefault((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]), name)
+        for key in self.absent[first_absent:]:
+            self.owners[key] = name
+
+    def _add_removal(self, tenant, where, problems):
+        # the entry as it was when present (so that flipping state is the only edit), plus force
+        t = _pick(tenant, TENANT_KEYS + ("force",), where, problems)
+        check = Problems("tenant")
+        name = check.label_name("name", t.get("name"), max_len=56)
+        ns = _tenant.tenant_namespace(t.get("name"), t.get("namespace"))
+        if name:
+            check.label_name("namespace", ns)
+        vpc = (t.get("vpc") or {}).get("name") if isinstance(t.get("vpc"), dict) else None
+        check.label_name("vpc.name", vpc or name)
+        if check.items:
+            problems.extend("%s: %s" % (where, item) for item in check.items)
+            return
+        if name in self.tenants or name in self.removals:
+            problems.append("%s: name: tenant %s is given twice" % (where, name))
+            return
+        self.removals[name] = Removal(name, ns, vpc or name, bool(t.get("force")), self.params["wait_timeout"], "removed")
+
+    def prune(self, snapshot):
+        """The removals of tenants that carry the collection's labels but are no longer declared (prune: true).
+        Refuses, before any write, to remove more than prune_max."""
+        declared = set(self.tenants) | set(self.removals)
+        scope = self.prune_scope()
+        found = {}
+        # with a selector, only tenants whose namespace matches it; without, also a VPC, subnet or cluster left alone
+        for kind in ("Namespace",) if scope else ("Namespace", "Vpc", "Subnet", "Cluster"):
+            for obj in snapshot.of_kind(kind):
+                labels = obj["metadata"].get("labels") or {}
+                tenant = labels.get(TENANT_LABEL)
+                if tenant and tenant not in declared and all(labels.get(k) == v for k, v in dict(MANAGED_BY, **scope).items()):
+                    if kind == "Namespace":
+                        found[tenant] = obj["metadata"]["name"]
+                    else:
+                        found.setdefault(tenant, None)
+        if len(found) > self.params["prune_max"]:
+            raise KmetalError("prune would remove %d tenants (%s), more than prune_max %d: nothing was changed; raise prune_max if that is "
+                              "meant, or declare the tenants again" % (len(found), ", ".join(sorted(found)), self.params["prune_max"]),
+                              field="prune_max", pruned=sorted(found))
+        return {name: Removal(name, ns or _tenant.tenant_namespace(name), name, False, self.params["wait_timeout"], "pruned")
+                for name, ns in sorted(found.items())}
+
+    def prune_scope(self):
+        """prune_selector as {key: value} (equality terms only: a prune must be predictable)."""
+        scope = {}
+        for term in (self.params.get("prune_selector") or "").split(","):
+            if not term.strip():
+                continue
+            key, sep, value = term.partition("=")
+            if not sep or not key.strip() or key.strip().endswith("!") or value.startswith("="):
+                raise KmetalError("%r is not a KEY=VALUE term: give equality terms separated by commas, e.g. kmetal.io/fleet=site-a" % term.strip(),
+                                  field="prune_selector")
+            scope[key.strip()] = value.strip()
+        return scope
 
     # -- checks against the snapshot: the per-item modules' checks, run for every item before the first write ------
     @staticmethod
-    def _namespace_check(name, where):
+    def _namespace_check(desired, name, adopt, where):
         def check(live, _snapshot):
-            if live is None:
-                return
-            owner = (live["metadata"].get("labels") or {}).get(TENANT_LABEL)
-            if owner not in (None, name):
-                raise KmetalError("the namespace belongs to tenant %r; choose another namespace" % owner, obj="%s: %s" % (where, obj_ident(live)),
-                                  field="namespace")
-            if live["metadata"].get("deletionTimestamp"):
-                raise KmetalError("the namespace is being deleted; wait until it is gone, then run again", obj="%s: %s" % (where, obj_ident(live)))
+            try:
+                _tenant.check_namespace(name, desired["metadata"]["name"], live, adopt)
+            except KmetalError as err:
+                raise KmetalError(str(err), obj=where)
+            _tenant.mark_created(desired, live)
         return check
 
     @staticmethod
-    def _vpc_check(name, where):
+    def _vpc_check(vpc, name, where):
         def check(live, _snapshot):
-            owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-            if live is not None and owner and owner != name:
-                raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, name), obj="%s: %s" % (where, obj_ident(live)), field="tenant")
+            _at(where, _network.vpc_check, vpc, name, live)
         return check
 
-    def _subnet_check(self, subnet, nets, where):
+    def _subnet_check(self, subnet, nets, tenant, where):
         def check(live, snapshot):
-            me, vpc = subnet["metadata"]["name"], subnet["spec"]["vpc"]
-            if live is None and vpc != _network.DEFAULT_VPC and ("Vpc", None, vpc) not in snapshot and ("Vpc", None, vpc) not in self._declared:
-                raise KmetalError("the VPC %s does not exist and is not in the fleet: create it first (kmetal.platform.vpc)" % vpc,
-                                  obj="%s: %s" % (where, ident("Subnet", me)), field="vpc")
-            others = {o["metadata"]["name"]: o for (kind, _ns, n), o in snapshot.items()
-                      if kind == "Subnet" and n != me and ((o.get("spec") or {}).get("vpc") or _network.DEFAULT_VPC) == vpc}
-            others.update({n: o for n, o in self._subnets.get(vpc, {}).items() if n != me})
-            try:
-                _network.check_subnet_against(subnet, nets, live, sorted(others.values(), key=lambda o: o["metadata"]["name"]))
-            except KmetalError as err:
-                raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
+            _at(where, _network.subnet_check, subnet, nets, live, snapshot, tenant=tenant, declared=self._declared,
+                siblings=self._subnets.get(subnet["spec"]["vpc"]), check_mode=self.check_mode, warn=self._warn)
         return check
 
-    def _cluster_check(self, cluster, p, where):
-        def check(live, _snapshot):
-            if not needs_apply(cluster, live):
-                return
-            # a write will be sent: first the variables against the ClusterClass's schemas, the class read once per fleet
-            key = (p["class_namespace"], p["class_name"])
-            if key not in self._classes:
-                self._classes[key] = self.client.get("ClusterClass", p["class_name"], p["class_namespace"])
-                if self._classes[key] is None:
-                    self.warnings.append("ClusterClass %s/%s not found: the variables were not checked against its schemas" % key)
-            klass = self._classes[key]
-            if klass is not None:
-                errors = check_class_variables(cluster["spec"]["topology"].get("variables") or [], klass)
-                if errors:
-                    raise KmetalError("the variables do not fit ClusterClass %s/%s: %s" % (key + ("; ".join(errors),)),
-                                      obj="%s: %s" % (where, obj_ident(cluster)), field="variables", problems=errors)
+    def _cluster_check(self, cluster, where):
+        def check(live, snapshot):
+            _at(where, _cluster.cluster_check, cluster, live, snapshot, declared=self._declared, check_mode=self.check_mode, warn=self._warn)
         return check
 
+    def _warn(self, text):
+        if text not in self.warnings:
+            self.warnings.append(text)
 
-def reconcile(module, connect):
+
+def _at(where, check, *args, **kwargs):
+    """CHECK(*ARGS, **KWARGS), its refusal named by the fleet entry WHERE."""
+    try:
+        return check(*args, **kwargs)
+    except KmetalError as err:
+        raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
+
+
+def fleet_reconcile(module, connect):
     p = module.params
-    fleet = Fleet(p)  # validates every tenant: bad input never costs a request
-    result = {"changed": False, "changed_objects": [], "objects": len(fleet.items), "tenants": fleet.tenants}
-    if not fleet.items:
+    fleet = Fleet(p, module.check_mode)  # validates every tenant: bad input never costs a request
+    result = {"changed": False, "changed_objects": [], "written": [], "objects": len(fleet.items), "tenants": fleet.tenants, "tenant_results": []}
+    if not fleet.items and not fleet.removals and not p["prune"]:
         return result
     fleet.client = connect()
+    # the writers share one connection pool (urllib3 is thread-safe): as many connections as writers
+    getattr(fleet.client.pool, "connection_pool_kw", {})["maxsize"] = max(4, p["workers"])
     result.update(reconcile_many(fleet.client, fleet.items, check_mode=module.check_mode, diff=module._diff,
-                                 absent=fleet.absent, selectors=UNFILTERED))
+                                 absent=fleet.absent, selectors=dict(UNFILTERED, IP=None), owners=fleet.owners,
+                                 removals={n: r.run for n, r in fleet.removals.items()}, workers=p["workers"], fail_fast=p["fail_fast"],
+                                 before_writes=(lambda snap: {n: r.run for n, r in fleet.prune(snap).items()}) if p["prune"] else None))
     result["tenants"] = fleet.tenants
     for warning in fleet.warnings:
         module.warn(warning)
@@ -273,3 +347,76 @@ def reconcile(module, connect):
             fleet.client.wait("Cluster", meta["name"], meta["namespace"], lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
                               max(1, deadline - time.monotonic()), "conditions %s to be True" % ", ".join(wanted))
     return result
+
+
+class Removal(object):
+    """One tenant to delete (state: absent, or pruned), in dependency order with the per-item modules' guards: its
+    clusters (waited for until gone), then its subnets once no address is in use, then its VPC once no other subnet
+    is in it, then its namespace (only one this collection created; an adopted one is released). Only objects with
+    the collection's managed-by label and this tenant's label are deleted."""
+
+    def __init__(self, name, namespace, vpc, force, wait_timeout, status):
+        self.name, self.namespace, self.vpc, self.force = name, namespace, vpc, force
+        self.wait_timeout, self.status = wait_timeout, status
+
+    def _ours(self, obj):
+        labels = (obj or {}).get("metadata", {}).get("labels") or {}
+        return labels.get(TENANT_LABEL) == self.name and all(labels.get(k) == v for k, v in MANAGED_BY.items())
+
+    def _delete(self, client, obj, check_mode, diff, report):
+        if delete_object(client, obj["kind"], obj, check_mode):
+            record(report, obj_ident(obj), diff, obj, None, check_mode)
+            return True
+        return False
+
+    def run(self, client, snapshot, check_mode, diff, report):
+        who = "tenant %s" % self.name
+        ns_live = snapshot.get("Namespace", self.namespace)
+        if ns_live is not None and (ns_live["metadata"].get("labels") or {}).get(TENANT_LABEL) != self.name:
+            raise KmetalError("the namespace %s is not labelled %s=%s: refusing to remove what this tenant does not own"
+                              % (self.namespace, TENANT_LABEL, self.name), obj=who, field="namespace")
+        done = 0
+        clusters = [c for c in snapshot.of_kind("Cluster") if c["metadata"].get("namespace") == self.namespace and self._ours(c)]
+        if ns_live is not None:
+            foreign = [c["metadata"]["name"] for c in client.list("Cluster", self.namespace) if not self._ours(c)]
+            if foreign and not self.force:
+                raise KmetalError("refusing to remove the tenant while clusters %s that kmetal.platform did not create are in its namespace: "
+                                  "delete them first or set force: true" % foreign, obj=who, field="state")
+        for cluster in clusters:
+            done += self._delete(client, cluster, check_mode, diff, report)
+        if clusters and not check_mode:
+            for cluster in clusters:
+                client.wait("Cluster", cluster["metadata"]["name"], self.namespace, lambda o: o is None, self.wait_timeout, "the cluster to be deleted")
+        subnets = [s for s in snapshot.subnets() if self._ours(s)]
+        ips = snapshot.of_kind("IP") if not clusters or check_mode else client.list("IP")  # the clusters' addresses are gone now
+        for subnet in subnets:
+            used, named = _network.addresses_in_use(subnet, ips)
+            if used and not self.force:
+                raise KmetalError("refusing to delete the subnet %s while %d addresses are in use (%s): remove the workloads first or set "
+                                  "force: true" % (subnet["metadata"]["name"], used, ", ".join(named[:5]) or "status.v4usingIPs/v6usingIPs"),
+                                  obj=who, field="state")
+        for subnet in subnets:
+            done += self._delete(client, subnet, check_mode, diff, report)
+        vpc = snapshot.get("Vpc", self.vpc)
+        if vpc is not None and self._ours(vpc):
+            names = {s["metadata"]["name"] for s in subnets}
+            others = [s["metadata"]["name"] for s in snapshot.subnets() if (s.get("spec") or {}).get("vpc") == self.vpc and s["metadata"]["name"] not in names]
+            if others and not self.force:
+                raise KmetalError("refusing to delete the VPC %s while subnets %s of others are in it: set force: true" % (self.vpc, others),
+                                  obj=who, field="state")
+            done += self._delete(client, vpc, check_mode, diff, report)
+        if ns_live is not None:
+            if _tenant.created_here(ns_live):
+                done += self._delete(client, ns_live, check_mode, diff, report)
+            else:
+                for kind, name in (("RoleBinding", _tenant.ADMINS_NAME), ("LimitRange", _tenant.LIMITS_NAME), ("ResourceQuota", _tenant.QUOTA_NAME)):
+                    live = client.get(kind, name, self.namespace)
+                    if live is not None:
+                        live.setdefault("kind", kind)
+                        done += self._delete(client, live, check_mode, diff, report)
+                bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+                changed, before, after = apply_object(client, bare, ns_live, check_mode)
+                if changed:
+                    done += 1
+                    record(report, obj_ident(bare), diff, before, after, check_mode)
+        return self.status if done else "unchanged"

@@ -10,7 +10,7 @@ import copy
 
 from ansible_collections.kmetal.platform.plugins.module_utils._cluster import summary
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import TENANT_LABEL
-from ansible_collections.kmetal.platform.plugins.module_utils._tenant import ADMINS_NAME, QUOTA_NAME
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import ADMINS_NAME, QUOTA_NAME, tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems
 
 TENANT_INFO_ARGS = dict(name={"type": "str"})
@@ -24,7 +24,7 @@ def _validate(p, what):
     for key in ("name", "vpc", "tenant", "namespace"):
         if p.get(key) is not None:
             problems.label_name(key, p[key])
-    problems.check()
+    problems.raise_if_any()
 
 
 def _clean(obj):
@@ -93,7 +93,7 @@ def subnet_info(module, connect):
 def cluster_info(module, connect):
     p = module.params
     _validate(p, "tenant_cluster_info")
-    namespace = p.get("namespace") or ("tenant-%s" % p["tenant"] if p.get("tenant") else None)
+    namespace = p.get("namespace") or (tenant_namespace(p["tenant"]) if p.get("tenant") else None)
     client = connect()
     items = client.list("Cluster", namespace)
     clusters = [_clean(c) for c in items if not p.get("name") or c["metadata"]["name"] == p["name"]]

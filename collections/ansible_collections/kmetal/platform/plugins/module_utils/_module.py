@@ -12,7 +12,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _k8s
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import KmetalError
-from ansible_collections.kmetal.platform.plugins.module_utils._validate import HAS_NETADDR
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import HAS_NETADDR, check_types
 
 # The auth options of kubernetes.core, with the same K8S_AUTH_* environment variables (doc fragment: _auth).
 AUTH_ARG_SPEC = {
@@ -36,13 +36,28 @@ def argspec(**options):
     return spec
 
 
+class _Module(AnsibleModule):
+    """AnsibleModule whose input first goes through check_types: ansible-core's own message for quota: "cpu" names
+    no field, and for mtu: "abc" says nothing of what to give."""
+
+    def _set_internal_properties(self, argument_spec=None, module_parameters=None):
+        super()._set_internal_properties(argument_spec, module_parameters)
+        if argument_spec is not None:
+            return  # a sub-spec pass of ansible-core: the whole input was checked on the first pass
+        problems = check_types(self.argument_spec, self.params)
+        if problems:
+            # the secrets of the shared options are top-level (api_key, client_key): keep them out of the failure
+            self.no_log_values.update(str(self.params[k]) for k, o in self.argument_spec.items() if o.get("no_log") and self.params.get(k))
+            self.fail_json(msg="invalid input: " + "; ".join(problems), problems=problems)
+
+
 def run(argument_spec, action, **module_args):
     """Build the module, run ACTION(module, connect) and exit; every KmetalError becomes fail_json here.
 
     ACTION validates its input first and calls connect() only when it needs the API, so bad input never
     costs a request.
     """
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_args)
+    module = _Module(argument_spec=argument_spec, supports_check_mode=True, **module_args)
     if not _k8s.HAS_K8S:
         module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=str(_k8s.K8S_IMPORT_ERROR))
     if not HAS_NETADDR:
@@ -62,6 +77,8 @@ def run(argument_spec, action, **module_args):
             extra["status"] = err.status
         if clients:
             extra["api_requests"] = clients[0].requests
+        # a run that wrote before it failed says so: changed and what it wrote
+        extra["changed"] = bool(extra.get("written"))
         module.fail_json(msg=str(err), **extra)
     if clients:
         result.setdefault("api_requests", clients[0].requests)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, first_usable, overlaps, usable
 
 DEFAULT_VPC = "ovn-cluster"
@@ -26,13 +28,13 @@ VPC_ARGS = dict(
         "route_table": {"type": "str"},
     }},
     policy_routes={"type": "list", "elements": "dict", "default": [], "options": {
-        "priority": {"type": "raw", "required": True},
+        "priority": {"type": "int", "required": True},
         "match": {"type": "str", "required": True},
         "action": {"type": "str", "required": True, "choices": ["allow", "drop", "reroute"]},
         "next_hop_ip": {"type": "str"},
     }},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
-    platform_drop_priority={"type": "raw", "default": 31000},
+    platform_drop_priority={"type": "int", "default": 31000},
     enable_external={"type": "bool", "default": False},
     external_next_hop={"type": "str"},
     force={"type": "bool", "default": False},
@@ -49,7 +51,7 @@ SUBNET_ARGS = dict(
     exclude_ips={"type": "list", "elements": "str"},
     mode={"type": "str", "default": "overlay", "choices": ["overlay", "vlan"]},
     vlan={"type": "dict", "options": {
-        "id": {"type": "raw", "required": True},
+        "id": {"type": "int", "required": True},
         "provider": {"type": "str", "required": True},
         "name": {"type": "str"},
     }},
@@ -57,7 +59,7 @@ SUBNET_ARGS = dict(
     private={"type": "bool"},
     allow_subnets={"type": "list", "elements": "str"},
     namespaces={"type": "list", "elements": "str"},
-    mtu={"type": "raw"},
+    mtu={"type": "int"},
     gateway_type={"type": "str", "choices": ["distributed", "centralized"]},
     force={"type": "bool", "default": False},
 )
@@ -71,18 +73,18 @@ def _labels(tenant):
 
 
 # -- VPC -----------------------------------------------------------------------------------------------------
-def vpc_desired(p):
+def build_vpc(p):
     """Validate the vpc module's parameters P and build the Vpc. Touches no API."""
     problems = Problems(ident("Vpc", p.get("name")))
     problems.label_name("name", p.get("name"))
     if p.get("tenant") is not None:
         problems.label_name("tenant", p.get("tenant"), max_len=56)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return None
     namespaces = p.get("namespaces")
     if namespaces is None:
-        namespaces = ["tenant-%s" % p["tenant"]] if p.get("tenant") else []
+        namespaces = [tenant_namespace(p["tenant"])] if p.get("tenant") else []
     for i, ns in enumerate(namespaces):
         problems.label_name("namespaces[%d]" % i, ns)
     static = []
@@ -137,29 +139,31 @@ def vpc_desired(p):
             if any(r["cidr"] == default for r in static):
                 problems.add("external_next_hop", "static_routes already has a default route %s; give only one of them" % default)
             static.append({"policy": "policyDst", "cidr": default, "nextHopIP": str(hop)})
-    problems.check()
+    problems.raise_if_any()
     spec = {"namespaces": namespaces, "staticRoutes": static, "policyRoutes": policies, "enableExternal": bool(p.get("enable_external"))}
     return {"apiVersion": "kubeovn.io/v1", "kind": "Vpc", "metadata": {"name": p["name"], "labels": _labels(p.get("tenant"))}, "spec": spec}
 
 
 def vpc_reconcile(module, connect):
     p = module.params
-    desired = vpc_desired(p)
+    desired = build_vpc(p)
     client = connect()
     live = client.get("Vpc", p["name"])
     if p["state"] == "absent":
         return _absent_vpc(module, client, p, live)
 
-    def check(current):
-        owner = ((current or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-        if current is not None and p.get("tenant") and owner and owner != p["tenant"]:
-            raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, p["tenant"]), obj=ident("Vpc", p["name"]), field="tenant")
-
-    changed, before, after = apply_object(client, desired, live, module.check_mode, check=check)
+    changed, before, after = apply_object(client, desired, live, module.check_mode, check=lambda current: vpc_check(desired, p.get("tenant"), current))
     result = {"changed": changed, "vpc": normalize(after)}
     if changed and module._diff:
         result["diff"] = diff_entry(before, after, ident("Vpc", p["name"]))
     return result
+
+
+def vpc_check(desired, tenant, live):
+    """The VPC check, the same for a module call and a fleet: a VPC of another tenant is never taken over."""
+    owner = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+    if live is not None and tenant and owner and owner != tenant:
+        raise KmetalError("the VPC belongs to tenant %r, not %r" % (owner, tenant), obj=ident("Vpc", desired["metadata"]["name"]), field="tenant")
 
 
 def _absent_vpc(module, client, p, live):
@@ -181,14 +185,14 @@ def subnet_cidrs(text):
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
 
-def subnet_desired(p):
+def build_subnet(p):
     """Validate the subnet module's parameters P and build (Subnet, Vlan or None, [networks]). Touches no API."""
     problems = Problems(ident("Subnet", p.get("name")))
     problems.label_name("name", p.get("name"))
     if p.get("tenant") is not None:
         problems.label_name("tenant", p.get("tenant"), max_len=56)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return None, None, []
     vpc = p.get("vpc")
     if not vpc:
@@ -258,8 +262,6 @@ def subnet_desired(p):
     for i, ns in enumerate(p.get("namespaces") or []):
         problems.label_name("namespaces[%d]" % i, ns)
     mtu = p.get("mtu")
-    if isinstance(mtu, str) and mtu.isdigit():
-        mtu = int(mtu)
     problems.int_range("mtu", mtu, 68, 9000)
     vlan = None
     mode = p.get("mode") or "overlay"
@@ -268,18 +270,20 @@ def subnet_desired(p):
         if not v:
             problems.add("vlan", "is required with mode vlan: give its id and provider network")
         else:
-            vid = v.get("id")
-            if isinstance(vid, str) and vid.isdigit():
-                vid = int(vid)
-            vid = problems.int_range("vlan.id", vid, 0, 4094)
-            problems.label_name("vlan.provider", v.get("provider"))
-            vname = v.get("name") or "%s-vlan%s" % (v.get("provider"), vid)
-            problems.label_name("vlan.name", vname)
+            vid = problems.int_range("vlan.id", v.get("id"), 0, 4094)
+            provider = problems.label_name("vlan.provider", v.get("provider"))
+            if v.get("name"):
+                vname = problems.label_name("vlan.name", v["name"])
+            else:
+                # derived from id and provider: a problem of either is already reported, not a second time here
+                vname = "%s-vlan%s" % (provider, vid) if provider and vid is not None else None
+                if vname:
+                    problems.label_name("vlan.name", vname)
             vlan = {"apiVersion": "kubeovn.io/v1", "kind": "Vlan", "metadata": {"name": vname, "labels": dict(MANAGED_BY)},
                     "spec": {"id": vid, "provider": v.get("provider")}}
     elif p.get("vlan"):
         problems.add("vlan", "only applies with mode vlan: set mode: vlan or remove vlan")
-    problems.check()
+    problems.raise_if_any()
 
     spec = {"vpc": vpc, "protocol": protocol, "cidrBlock": ",".join(str(n.cidr) for n in nets), "gateway": ",".join(str(g) for g in gateways)}
     if excludes:
@@ -325,46 +329,52 @@ def check_subnet_against(desired, nets, live, others):
                 if net.version == theirs.version and overlaps(net, theirs):
                     problems.add("cidr", "%s overlaps %s of subnet %s in the same VPC %s: choose a range that does not overlap"
                                  % (net, theirs, other["metadata"]["name"], spec["vpc"]))
-    problems.check()
+    problems.raise_if_any()
+
+
+def subnet_check(desired, nets, live, snapshot, tenant=None, declared=None, siblings=None, check_mode=False, warn=None):
+    """The subnet checks, the same for a module call and a fleet, before the subnet is written: its VPC exists (or
+    DECLARED, {(kind, namespace, name)} the same run writes, has it; in check mode a missing one is a warning, as
+    an earlier task may create it), the tenant label follows the VPC's, immutable fields, and no overlap with
+    another subnet of the VPC (SNAPSHOT's, or SIBLINGS: {name: Subnet} the same run writes in the VPC)."""
+    name, vpc = desired["metadata"]["name"], desired["spec"]["vpc"]
+    if live is None and vpc != DEFAULT_VPC and ("Vpc", None, vpc) not in (declared or {}):
+        parent = snapshot.get("Vpc", vpc)
+        if parent is None and check_mode:
+            if warn:
+                warn("the subnet %s depends on the VPC %s, which does not exist yet: predicted as if a task before creates it" % (name, vpc))
+        elif parent is None:
+            raise KmetalError("the VPC %s does not exist: create it first (kmetal.platform.vpc)" % vpc, obj=ident("Subnet", name), field="vpc")
+        elif not tenant and (parent["metadata"].get("labels") or {}).get(TENANT_LABEL):
+            desired["metadata"]["labels"][TENANT_LABEL] = parent["metadata"]["labels"][TENANT_LABEL]
+    if not needs_apply(desired, live):
+        return  # no write: nothing to check (and a no-op run lists nothing)
+    others = {s["metadata"]["name"]: s for s in snapshot.subnets()
+              if s["metadata"]["name"] != name and ((s.get("spec") or {}).get("vpc") or DEFAULT_VPC) == vpc}
+    for other, obj in (siblings or {}).items():
+        if other != name:
+            others[other] = obj
+    check_subnet_against(desired, nets, live, sorted(others.values(), key=lambda o: o["metadata"]["name"]))
 
 
 def subnet_reconcile(module, connect):
     p = module.params
-    desired, vlan, nets = subnet_desired(p)
+    desired, vlan, nets = build_subnet(p)
     client = connect()
     if p["state"] == "absent":
         return _absent_subnet(module, client, p)
+    snapshot = Snapshot(client)
+    live = snapshot.get("Subnet", p["name"])
+    inherited = ((live or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+    if inherited and not p.get("tenant"):
+        desired["metadata"]["labels"][TENANT_LABEL] = inherited  # keep the tenant label the subnet has
 
-    def read():
-        """The subnet (one GET) and, only when a write is coming, the other subnets of its VPC (one LIST) for the
-        overlap check: a no-op run costs one request however many subnets the cluster has."""
-        current = client.get("Subnet", p["name"])
-        inherited = ((current or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-        if inherited and not p.get("tenant"):
-            desired["metadata"]["labels"][TENANT_LABEL] = inherited  # keep the tenant label the subnet has
-        if not needs_apply(desired, current):
-            return current, []
-        vpc = desired["spec"]["vpc"]
-        others = [s for s in client.list("Subnet") if s["metadata"]["name"] != p["name"] and ((s.get("spec") or {}).get("vpc") or DEFAULT_VPC) == vpc]
-        return current, others
+    def check(current):
+        subnet_check(desired, nets, current, snapshot, tenant=p.get("tenant"), check_mode=module.check_mode, warn=module.warn)
 
-    live, others = read()
-    state = {"others": others}
-    if live is None and desired["spec"]["vpc"] != DEFAULT_VPC:
-        vpc = client.get("Vpc", desired["spec"]["vpc"])
-        if vpc is None:
-            raise KmetalError("the VPC %s does not exist: create it first (kmetal.platform.vpc)" % desired["spec"]["vpc"],
-                              obj=ident("Subnet", p["name"]), field="vpc")
-        if not p.get("tenant") and (vpc["metadata"].get("labels") or {}).get(TENANT_LABEL):
-            desired["metadata"]["labels"][TENANT_LABEL] = vpc["metadata"]["labels"][TENANT_LABEL]
-
-    def reread():
-        current, state["others"] = read()
-        return current
-
-    check_subnet_against(desired, nets, live, others)
     result = {"changed": False}
     diffs = []
+    check(live)
     if vlan is not None:
         vlan_live = client.get("Vlan", vlan["metadata"]["name"])
         changed, before, after = apply_object(client, vlan, vlan_live, module.check_mode)
@@ -372,8 +382,7 @@ def subnet_reconcile(module, connect):
         result["vlan"] = normalize(after)
         if changed and module._diff:
             diffs.append(diff_entry(before, after, ident("Vlan", vlan["metadata"]["name"])))
-    changed, before, after = apply_object(client, desired, live, module.check_mode, reread=reread,
-                                          check=lambda current: check_subnet_against(desired, nets, current, state["others"]))
+    changed, before, after = apply_object(client, desired, live, module.check_mode, reread=lambda: snapshot.refresh("Subnet", p["name"]), check=check)
     result["changed"] |= changed
     result["subnet"] = normalize(after)
     if changed and module._diff:

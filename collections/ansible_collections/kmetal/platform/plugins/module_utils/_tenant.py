@@ -6,29 +6,40 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, normalize
-from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems
+from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, parse_quantity
 
 QUOTA_NAME = "kmetal-tenant-quota"
 LIMITS_NAME = "kmetal-tenant-limits"
 ADMINS_NAME = "kmetal-tenant-admins"
 TCP_COUNT = "count/tenantcontrolplanes.kamaji.clastix.io"
 QUOTA_KEYS = {"cpu": "requests.cpu", "memory": "requests.memory", "storage": "requests.storage", "pods": "pods"}
+# Set on a namespace only when this collection creates it: the one mark of ownership the module does not add to a
+# namespace it is merely given (the tenant label is added to an adopted one too, so it cannot prove creation).
+CREATED_BY = "kmetal.io/created-by"
+CREATED_BY_VALUE = "kmetal-platform"
+SYSTEM_PREFIXES = ("kube-", "kmetal-")
+SYSTEM_NAMESPACES = ("default",)
+# limit A must not exceed limit B, for cpu and memory: what the API server would refuse with its own field names
+LIMIT_ORDER = (("default_request", "default"), ("default", "max"), ("default_request", "max"))
 LIMIT_KEYS = {
     "default_cpu": ("default", "cpu"), "default_memory": ("default", "memory"),
     "default_request_cpu": ("defaultRequest", "cpu"), "default_request_memory": ("defaultRequest", "memory"),
     "max_cpu": ("max", "cpu"), "max_memory": ("max", "memory"),
 }
 
-ARGS = dict(
+TENANT_ARGS = dict(
     name={"type": "str", "required": True},
     namespace={"type": "str"},
+    adopt_namespace={"type": "bool", "default": False},
     state={"type": "str", "default": "present", "choices": ["present", "absent"]},
     labels={"type": "dict", "default": {}},
     quota={"type": "dict", "default": {}, "options": {
         "cpu": {"type": "raw"}, "memory": {"type": "raw"}, "storage": {"type": "raw"}, "pods": {"type": "raw"},
-        "tenant_control_planes": {"type": "raw", "default": 10},
+        "tenant_control_planes": {"type": "int", "default": 10},
     }},
     limits={"type": "dict", "default": {}, "options": {
         "default_cpu": {"type": "raw", "default": "1"}, "default_memory": {"type": "raw", "default": "1Gi"},
@@ -50,18 +61,84 @@ def tenant_namespace(name, namespace=None):
     return namespace or "tenant-%s" % name
 
 
-def desired_objects(p):
+def is_system_namespace(ns):
+    return ns in SYSTEM_NAMESPACES or str(ns).startswith(SYSTEM_PREFIXES)
+
+
+def created_here(live):
+    """True when LIVE (a namespace) was created by this collection (not adopted, not hand-made)."""
+    return ((live or {}).get("metadata", {}).get("annotations") or {}).get(CREATED_BY) == CREATED_BY_VALUE
+
+
+def check_namespace(name, ns, live, adopt):
+    """Refuse a namespace that is not this tenant's to take: another tenant's, one being deleted, or one this
+    collection did not create, unless ADOPT. Raises KmetalError naming the namespace option."""
+    if live is None:
+        return
+    owner = (live["metadata"].get("labels") or {}).get(TENANT_LABEL)
+    if owner not in (None, name):
+        raise KmetalError("the namespace belongs to tenant %r; choose another namespace" % owner, obj=ident("Namespace", ns), field="namespace")
+    if live["metadata"].get("deletionTimestamp"):
+        raise KmetalError("the namespace is being deleted; wait until it is gone, then run again", obj=ident("Namespace", ns))
+    if not created_here(live) and not adopt:
+        raise KmetalError("%s was not created by kmetal.platform for tenant %s: set adopt_namespace: true to take it over (state: absent "
+                          "then removes only what the tenant added and leaves the namespace), or choose another namespace" % (ns, name),
+                          obj="tenant %s" % name, field="namespace")
+
+
+def mark_created(namespace_obj, live):
+    """The desired namespace carries CREATED_BY when the run creates it or this collection created it before."""
+    if live is None or created_here(live):
+        namespace_obj["metadata"].setdefault("annotations", {})[CREATED_BY] = CREATED_BY_VALUE
+
+
+def _check_limits(problems, limit_spec):
+    for low, high in LIMIT_ORDER:
+        for resource in ("cpu", "memory"):
+            a = (limit_spec.get(LIMIT_SECTIONS[low]) or {}).get(resource)
+            b = (limit_spec.get(LIMIT_SECTIONS[high]) or {}).get(resource)
+            if a is None or b is None or parse_quantity(a) is None or parse_quantity(b) is None:
+                continue
+            if parse_quantity(a) > parse_quantity(b):
+                problems.add("limits.%s_%s" % (low, resource), "%s is more than limits.%s_%s %s: a container's %s cannot exceed its %s"
+                             % (a, high, resource, b, low.replace("_", " "), high))
+
+
+LIMIT_SECTIONS = {"default": "default", "default_request": "defaultRequest", "max": "max"}
+QUOTA_OPTIONS = {target: "quota.%s" % key for key, target in QUOTA_KEYS.items()}
+QUOTA_OPTIONS[TCP_COUNT] = "quota.tenant_control_planes"
+
+
+def option_of(kind, server_field):
+    """The module option behind a field the API server names in a refusal (None when unknown)."""
+    if kind == "ResourceQuota":
+        match = re.match(r"^spec\.hard\[(.+)\]$", server_field or "")
+        return QUOTA_OPTIONS.get(match.group(1)) if match else None
+    if kind == "LimitRange":
+        match = re.match(r"^spec\.limits\[0\]\.(\w+)\[(\w+)\]$", server_field or "")
+        if match:
+            for key, (section, resource) in LIMIT_KEYS.items():
+                if (section, resource) == match.groups():
+                    return "limits.%s" % key
+    if kind == "RoleBinding" and (server_field or "").startswith("subjects"):
+        return "admins"
+    return None
+
+
+def build_tenant(p):
     """Validate the tenant module's parameters P and build its objects: [namespace, quota, limits, rolebinding?].
     Raises KmetalError naming every bad field; touches no API."""
     problems = Problems("tenant %s" % p.get("name"))
     name = problems.label_name("name", p.get("name"), max_len=56)
     ns = tenant_namespace(p.get("name"), p.get("namespace"))
     if p.get("namespace") is not None or name:
-        problems.label_name("namespace", ns)
+        if problems.label_name("namespace", ns) and is_system_namespace(ns):
+            problems.add("namespace", "%s is a system namespace: a tenant never takes one over (not even with adopt_namespace); "
+                                      "choose another" % ns)
     problems.labels("labels", p.get("labels"))
     problems.int_range("wait_timeout", p.get("wait_timeout"), 1, 3600)
     if p.get("state", "present") == "absent":
-        problems.check()
+        problems.raise_if_any()
         return ns, []
     quota = p.get("quota") or {}
     hard = {}
@@ -70,17 +147,16 @@ def desired_objects(p):
         if value is not None:
             hard[target] = value
     tcp = quota.get("tenant_control_planes", 10)
-    if isinstance(tcp, str) and tcp.isdigit():
-        tcp = int(tcp)
     if problems.int_range("quota.tenant_control_planes", tcp, 0, 10000) is not None:
         hard[TCP_COUNT] = str(tcp)
     limits = p.get("limits") or {}
     limit_spec = {}
     for key, (section, resource) in LIMIT_KEYS.items():
         # the argspec's defaults also when the builder is called without the module (the bulk path)
-        value = problems.quantity("limits.%s" % key, limits.get(key, ARGS["limits"]["options"][key].get("default")))
+        value = problems.quantity("limits.%s" % key, limits.get(key, TENANT_ARGS["limits"]["options"][key].get("default")))
         if value is not None:
             limit_spec.setdefault(section, {})[resource] = value
+    _check_limits(problems, limit_spec)
     admins = p.get("admins")
     subjects = []
     if admins is not None:
@@ -91,7 +167,7 @@ def desired_objects(p):
                     continue
                 subjects.append({"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": who})
     problems.subdomain("cluster_role", p.get("cluster_role", "kmetal-cluster-manager"))
-    problems.check()
+    problems.raise_if_any()
 
     labels = dict(p.get("labels") or {})
     labels.update(MANAGED_BY)
@@ -114,37 +190,69 @@ def desired_objects(p):
     return ns, objects
 
 
-def reconcile(module, connect):
+def in_terms_of_options(err, kind):
+    """ERR (the API server refused an object of KIND) restated with the module's options instead of the server's
+    fields; ERR itself when no field is known."""
+    causes = (err.details or {}).get("causes") or []
+    named = [(option_of(kind, c.get("field")), c.get("message") or c.get("reason")) for c in causes]
+    if not named or any(option is None for option, _msg in named):
+        return err
+    problems = ["%s: the API server refused it: %s" % (option, msg) for option, msg in named]
+    return KmetalError("; ".join(problems), obj=err.obj, status=err.status, problems=problems)
+
+
+def undo(client, created):
+    """Delete what this run created (CREATED: [(kind, name, namespace)], in creation order), so that a refused write
+    leaves no half-made tenant: a namespace created in the run takes its contents with it."""
+    undone = []
+    namespaces = {name for kind, name, _ns in created if kind == "Namespace"}
+    for kind, name, namespace in reversed(created):
+        if namespace in namespaces:
+            continue
+        client.delete(kind, name, namespace)
+        undone.append(ident(kind, name, namespace))
+    return undone
+
+
+def tenant_reconcile(module, connect):
     p = module.params
-    ns, objects = desired_objects(p)
+    ns, objects = build_tenant(p)
     if p["state"] == "absent":
         return remove(module, connect(), p, ns)
     client = connect()
     result = {"changed": False, "namespace": ns, "objects": []}
     diffs = []
     ns_live = client.get("Namespace", ns)
+    check_namespace(p["name"], ns, ns_live, p["adopt_namespace"])
+    mark_created(objects[0], ns_live)
     ns_existed = ns_live is not None  # a namespace created now holds nothing yet: no reads of its objects
-    if ns_live is not None and (ns_live["metadata"].get("labels") or {}).get(TENANT_LABEL) not in (None, p["name"]):
-        raise KmetalError("the namespace belongs to tenant %r; choose another namespace" % ns_live["metadata"]["labels"][TENANT_LABEL],
-                          obj=ident("Namespace", ns), field="namespace")
-    if ns_live is not None and ns_live["metadata"].get("deletionTimestamp"):
-        raise KmetalError("the namespace is being deleted; wait until it is gone, then run again", obj=ident("Namespace", ns))
     managed = [(o["kind"], o["metadata"]["name"]) for o in objects]
     if p.get("admins") is not None and ("RoleBinding", ADMINS_NAME) not in managed:
         managed.append(("RoleBinding", ADMINS_NAME))  # admins given but empty: the binding goes
     wanted = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    created = []
     for kind, name in managed:
         desired = wanted.get((kind, name))
         namespace = None if kind == "Namespace" else ns
-        live = ns_live if kind == "Namespace" else (client.get(kind, name, ns) if ns_existed else None)
-        if desired is None:
-            changed = delete_object(client, kind, live, module.check_mode)
-            before, after = live, None
-        elif kind != "Namespace" and ns_live is None and module.check_mode:
-            # nothing can be dry-run inside a namespace that does not exist yet: the object would be created as given
-            changed, before, after = True, None, desired
-        else:
-            changed, before, after = apply_object(client, desired, live, module.check_mode)
+        try:
+            live = ns_live if kind == "Namespace" else (client.get(kind, name, ns) if ns_existed else None)
+            if desired is None:
+                changed = delete_object(client, kind, live, module.check_mode)
+                before, after = live, None
+            elif kind != "Namespace" and ns_live is None and module.check_mode:
+                # nothing can be dry-run inside a namespace that does not exist yet: the object would be created as given
+                changed, before, after = True, None, desired
+            else:
+                changed, before, after = apply_object(client, desired, live, module.check_mode)
+        except KmetalError as err:
+            if not created:
+                raise in_terms_of_options(err, kind)
+            undone = undo(client, created)
+            refusal = in_terms_of_options(err, kind)
+            raise KmetalError("%s; nothing of the tenant was left half-made: this run's writes were undone" % refusal,
+                              status=refusal.status, problems=refusal.details.get("problems"), undone=undone)
+        if changed and before is None and not module.check_mode:
+            created.append((kind, name, namespace))
         if kind == "Namespace" and not module.check_mode:
             ns_live = after
         result["changed"] |= changed
@@ -160,7 +268,7 @@ def reconcile(module, connect):
 
 def remove(module, client, p, ns):
     live = client.get("Namespace", ns)
-    result = {"changed": False, "namespace": ns, "objects": []}
+    result = {"changed": False, "namespace": ns, "objects": [], "namespace_deleted": False}
     if live is None:
         return result
     owner = (live["metadata"].get("labels") or {}).get(TENANT_LABEL)
@@ -173,11 +281,31 @@ def remove(module, client, p, ns):
     if (clusters or subnets) and not p["force"]:
         raise KmetalError("refusing to delete the tenant while it still has clusters %s and subnets %s: delete them first or set force: true"
                           % (clusters, subnets), obj="tenant %s" % p["name"], field="state")
+    if not created_here(live):
+        # adopted: remove what the tenant added (its objects, labels and annotations), never the namespace
+        return release(module, client, live, result)
     changed = delete_object(client, "Namespace", live, module.check_mode)
-    result["changed"] = changed
+    result["changed"] = result["namespace_deleted"] = changed
     result["objects"].append({"kind": "Namespace", "name": ns, "namespace": None, "changed": changed})
     if changed and module._diff:
         result["diff"] = [diff_entry(live, None, ident("Namespace", ns))]
     if changed and p["wait"] and not module.check_mode:
         client.wait("Namespace", ns, None, lambda o: o is None, p["wait_timeout"], "the namespace to be deleted")
+    return result
+
+
+def release(module, client, live, result):
+    """Give an adopted namespace back as it was before: the tenant's objects deleted, the collection's fields of the
+    namespace (labels) dropped by applying an empty configuration with the same field manager."""
+    ns = live["metadata"]["name"]
+    for kind, name in (("RoleBinding", ADMINS_NAME), ("LimitRange", LIMITS_NAME), ("ResourceQuota", QUOTA_NAME)):
+        changed = delete_object(client, kind, client.get(kind, name, ns), module.check_mode)
+        result["changed"] |= changed
+        result["objects"].append({"kind": kind, "name": name, "namespace": ns, "changed": changed})
+    bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+    changed, before, after = apply_object(client, bare, live, module.check_mode)
+    result["changed"] |= changed
+    result["objects"].append({"kind": "Namespace", "name": ns, "namespace": None, "changed": changed})
+    if changed and module._diff:
+        result["diff"] = [diff_entry(before, after, ident("Namespace", ns))]
     return result

@@ -10,6 +10,7 @@ Every check reports the field and the fix; Problems collects them so that one ru
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import KmetalError
 
@@ -25,19 +26,87 @@ QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE
 VERSION = re.compile(r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+SHOWN = 100  # characters of a value a message repeats: a 10,000-character name must not make a 20 KB message
+QUANTITY_SUFFIX = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60,
+                   "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+                   "k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18}
+
+
+def show(value, limit=SHOWN):
+    """VALUE as a message shows it: its repr, cut to LIMIT characters with the full length said."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, list, dict)) else len(text)
+    return "%s... (%d characters)" % (text[:limit], size)
+
+
+def short(text, limit=SHOWN):
+    """TEXT (a name inside a message) cut to LIMIT characters."""
+    text = str(text)
+    return text if len(text) <= limit else "%s... (%d characters)" % (text[:limit], len(text))
+
+
+def parse_quantity(text):
+    """A Kubernetes quantity as a Decimal (None when it is not one), to compare limits with each other."""
+    match = re.match(r"^([+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][-+]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$", str(text))
+    if not match:
+        return None
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:
+        return None
+    suffix = match.group(2) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * (Decimal(10) ** int(suffix[1:]))
+    return number * Decimal(QUANTITY_SUFFIX[suffix])
+
+
+def _is_int_text(value):
+    return isinstance(value, str) and re.match(r"^\s*[-+]?[0-9]+\s*$", value) is not None
+
+
+def check_types(spec, params, prefix=""):
+    """What ansible-core's own type checks would refuse with a message naming no field or no fix: a dictionary given
+    as a plain string, an integer given as a word. Returns problems as 'option: message'; the argspec validator runs
+    after this, on what passed."""
+    problems = []
+    for key, option in spec.items():
+        value = (params or {}).get(key)
+        if value is None:
+            continue
+        field = prefix + key
+        wanted = option.get("type", "str")
+        if wanted == "int":
+            if isinstance(value, bool) or not (isinstance(value, int) or _is_int_text(value) or (isinstance(value, float) and value.is_integer())):
+                problems.append("%s: %s is not an integer: give a whole number, e.g. %s" % (field, show(value), option.get("default", 1)))
+        elif wanted == "dict":
+            if isinstance(value, str) and not value.strip().startswith("{") and "=" not in value:
+                keys = ", ".join(sorted(option.get("options") or {})) or "KEY: VALUE"
+                problems.append("%s: %s is not a dictionary: give its keys and values (%s), e.g. %s: {%s}"
+                                % (field, show(value), keys, key, ", ".join("%s: ..." % k for k in sorted(option.get("options") or {})[:2])))
+            elif isinstance(value, dict) and option.get("options"):
+                problems.extend(check_types(option["options"], value, field + "."))
+        elif wanted == "list" and option.get("elements") == "dict" and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    problems.append("%s[%d]: %s is not a dictionary" % (field, i, show(item)))
+                elif option.get("options"):
+                    problems.extend(check_types(option["options"], item, "%s[%d]." % (field, i)))
+    return problems
 
 
 class Problems(object):
     """Every validation problem of one input, raised together as one KmetalError."""
 
     def __init__(self, obj):
-        self.obj = obj
+        self.obj = short(obj) if obj else obj
         self.items = []
 
     def add(self, field, msg):
         self.items.append("%s: %s" % (field, msg))
 
-    def check(self):
+    def raise_if_any(self):
         if self.items:
             raise KmetalError("invalid input: " + "; ".join(self.items), obj=self.obj, problems=list(self.items))
 
@@ -48,31 +117,34 @@ class Problems(object):
             self.add(field, "is required")
             return None
         if not isinstance(value, str) or len(value) > max_len or not DNS1123_LABEL.match(value):
-            self.add(field, "%r is not a valid name: use at most %d lower-case letters, digits and '-', starting and ending "
-                            "with a letter or digit (DNS-1123 label)" % (value, max_len))
+            self.add(field, "%s is not a valid name: use at most %d lower-case letters, digits and '-', starting and ending "
+                            "with a letter or digit (DNS-1123 label)" % (show(value), max_len))
             return None
         return value
 
     def subdomain(self, field, value, max_len=253):
         if not isinstance(value, str) or len(value) > max_len or not DNS1123_SUBDOMAIN.match(value):
-            self.add(field, "%r is not a valid DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" % (value,))
+            self.add(field, "%s is not a valid DNS-1123 subdomain: lower-case letters, digits, '-' and '.'" % show(value))
             return None
         return value
 
     def labels(self, field, labels):
         for key, value in (labels or {}).items():
             if not LABEL_KEY.match(str(key)) or len(str(key).rsplit("/", maxsplit=1)[-1]) > 63:
-                self.add("%s.%s" % (field, key), "is not a valid label key (an optional DNS prefix and '/', then at most 63 "
-                                                 "letters, digits, '-', '_' or '.')")
+                self.add("%s.%s" % (field, short(key)), "is not a valid label key (an optional DNS prefix and '/', then at most 63 "
+                                                        "letters, digits, '-', '_' or '.')")
             if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
-                self.add("%s.%s" % (field, key), "value %r is not a valid label value (at most 63 letters, digits, '-', '_' "
-                                                 "or '.'; quote numbers and booleans)" % (value,))
+                self.add("%s.%s" % (field, short(key)), "value %s is not a valid label value (at most 63 letters, digits, '-', '_' "
+                                                        "or '.'; quote numbers and booleans)" % show(value))
 
     # -- numbers ----------------------------------------------------------------------------------------------
     def int_range(self, field, value, low, high):
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(field, "%s is not an integer: give a whole number from %d to %d" % (show(value), low, high))
+            return None
+        if not low <= value <= high:
             self.add(field, "%r is out of range: give an integer from %d to %d" % (value, low, high))
             return None
         return value
@@ -82,13 +154,13 @@ class Problems(object):
             return None
         text = str(value)
         if isinstance(value, bool) or not QUANTITY.match(text):
-            self.add(field, "%r is not a Kubernetes quantity: write e.g. 500m, 4, 16Gi or 2Ti" % (value,))
+            self.add(field, "%s is not a Kubernetes quantity: write e.g. 500m, 4, 16Gi or 2Ti" % show(value))
             return None
         return text
 
     def version(self, field, value):
         if not isinstance(value, str) or not VERSION.match(value):
-            self.add(field, "%r is not a Kubernetes version: write it as vMAJOR.MINOR.PATCH, e.g. v1.34.1" % (value,))
+            self.add(field, "%s is not a Kubernetes version: write it as vMAJOR.MINOR.PATCH, e.g. v1.34.1" % show(value))
             return None
         return value
 
@@ -96,12 +168,12 @@ class Problems(object):
     def cidr(self, field, value):
         """An IPv4 or IPv6 network in CIDR notation with no host bits set. Returns a netaddr.IPNetwork or None."""
         if not isinstance(value, str) or "/" not in value:
-            self.add(field, "%r is not a CIDR: write a network as ADDRESS/PREFIX, e.g. 10.200.0.0/24 or fd00:10::/64" % (value,))
+            self.add(field, "%s is not a CIDR: write a network as ADDRESS/PREFIX, e.g. 10.200.0.0/24 or fd00:10::/64" % show(value))
             return None
         try:
             net = netaddr.IPNetwork(value.strip())
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            self.add(field, "%r is not a CIDR: write a network as ADDRESS/PREFIX, e.g. 10.200.0.0/24 or fd00:10::/64" % (value,))
+            self.add(field, "%s is not a CIDR: write a network as ADDRESS/PREFIX, e.g. 10.200.0.0/24 or fd00:10::/64" % show(value))
             return None
         if net.ip != net.network:
             self.add(field, "%r has host bits set: the network is %s" % (value, net.cidr))
@@ -115,7 +187,7 @@ class Problems(object):
                 raise ValueError(value)
             addr = netaddr.IPAddress(value.strip())
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            self.add(field, "%r is not an IP address: write e.g. 10.200.0.1 or fd00:10::1" % (value,))
+            self.add(field, "%s is not an IP address: write e.g. 10.200.0.1 or fd00:10::1" % show(value))
             return None
         if version and addr.version != version:
             self.add(field, "%s is an IPv%d address where an IPv%d one is needed" % (value, addr.version, version))

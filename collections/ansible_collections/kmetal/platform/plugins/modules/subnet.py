@@ -64,7 +64,7 @@ options:
     suboptions:
       id:
         description: The VLAN id, 0 to 4094.
-        type: raw
+        type: int
         required: true
       provider:
         description: The Kube-OVN ProviderNetwork the VLAN rides on.
@@ -89,7 +89,7 @@ options:
     elements: str
   mtu:
     description: The MTU of the subnet's interfaces, 68 to 9000 (Geneve costs 100 bytes of the underlay's MTU).
-    type: raw
+    type: int
   gateway_type:
     description: C(distributed) or C(centralized) gateway.
     type: str

@@ -26,8 +26,18 @@ options:
     type: str
     required: true
   namespace:
-    description: The tenant's namespace. Defaults to C(tenant-<name>).
+    description:
+      - The tenant's namespace. Defaults to C(tenant-<name>).
+      - A namespace that exists but was not created by this collection is refused unless O(adopt_namespace=true).
+        A system namespace (C(default), C(kube-*), the platform's C(kmetal-*)) is always refused.
     type: str
+  adopt_namespace:
+    description:
+      - Take over an existing O(namespace) that this collection did not create (add the tenant's labels, quota,
+        limits and admins to it).
+      - An adopted namespace is never deleted; O(state=absent) removes what the tenant added and leaves it.
+    type: bool
+    default: false
   state:
     description: Whether the tenant should exist.
     type: str
@@ -56,7 +66,7 @@ options:
         type: raw
       tenant_control_planes:
         description: Number of Kamaji TenantControlPlanes (C(count/tenantcontrolplanes.kamaji.clastix.io)).
-        type: raw
+        type: int
         default: 10
   limits:
     description: The container defaults and maxima of the tenant's LimitRange.
@@ -106,7 +116,9 @@ options:
     type: str
     default: kmetal-cluster-manager
   force:
-    description: With O(state=absent), delete the namespace even when the tenant still has clusters or subnets.
+    description:
+      - With O(state=absent), delete the namespace even when the tenant still has clusters or subnets.
+      - Only a namespace this collection created is ever deleted.
     type: bool
     default: false
   wait:
@@ -186,6 +198,15 @@ subnets:
   returned: when O(state=absent) and the namespace existed
   type: list
   elements: str
+namespace_deleted:
+  description: Whether the namespace was (or, in check mode, would be) deleted; false for an adopted one.
+  returned: when O(state=absent)
+  type: bool
+undone:
+  description: When the API server refused a write, the objects this run had created and then deleted again.
+  returned: failure
+  type: list
+  elements: str
 api_requests:
   description: How many HTTP requests the module sent to the API server.
   returned: always
@@ -194,11 +215,11 @@ api_requests:
 """
 
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
-from ansible_collections.kmetal.platform.plugins.module_utils._tenant import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._tenant import TENANT_ARGS, tenant_reconcile
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**TENANT_ARGS), tenant_reconcile)
 
 
 if __name__ == "__main__":

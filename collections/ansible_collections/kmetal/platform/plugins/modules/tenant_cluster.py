@@ -54,7 +54,7 @@ options:
     suboptions:
       replicas:
         description: Control-plane replicas, 0 to 9 (0 puts the tenant control plane to sleep).
-        type: raw
+        type: int
       data_store_name:
         description: The Kamaji DataStore.
         type: str
@@ -103,13 +103,13 @@ options:
         default: default-worker
       replicas:
         description: Fixed number of workers (1 when neither this nor the autoscaler bounds are given).
-        type: raw
+        type: int
       min_size:
         description: Autoscaler lower bound (then replicas is left to the autoscaler).
-        type: raw
+        type: int
       max_size:
         description: Autoscaler upper bound.
-        type: raw
+        type: int
   variables:
     description: Further ClusterClass variables, name to value.
     type: dict
@@ -198,12 +198,12 @@ api_requests:
   sample: 1
 """
 
-from ansible_collections.kmetal.platform.plugins.module_utils._cluster import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._cluster import CLUSTER_ARGS, cluster_reconcile
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**CLUSTER_ARGS), cluster_reconcile)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,19 @@ description:
     owned by another tenant, immutable subnet fields, subnet overlap inside a VPC, ClusterClass variable schemas),
     and only the objects that differ are written (server-side apply, field manager C(kmetal-platform)). A fleet
     that needs no change costs one request per kind, whatever its size.
-  - Only present tenants; an entry with C(state=absent) is refused. Removing tenants stays with the per-item modules,
-    which check what is still in use before each deletion.
+  - An entry with C(state=absent) removes the tenant in dependency order with the per-item modules' guards - its
+    clusters (waited for until gone, up to O(wait_timeout)), then its subnets once no address is in use, then its
+    VPC, then its namespace (only one this collection created; an adopted namespace is released, never deleted).
+    Only objects carrying the collection's C(app.kubernetes.io/managed-by) label and the tenant's label are deleted.
+  - With O(prune=true), tenants that carry those labels but are not in O(tenants) are removed the same way;
+    more than O(prune_max) is refused before any write, and check mode lists what would go.
+  - Tenants are written up to O(workers) at a time, each in dependency order, with the same retry rules. One
+    tenant's failure does not stop the others unless O(fail_fast=true); a tenant whose write the API server refuses
+    is undone (what the run created of it is deleted).
+  - Requests of a run that changes nothing - one LIST per kind, paged by 500 - 7 kinds for tenants with a VPC, a
+    subnet and a cluster (C(ceil(N/500)) pages each for N tenants; the Namespace, Vpc and Subnet LISTs cover every
+    such object of the cluster, not only the fleet's); plus one GET of each ClusterClass when a cluster is written,
+    and the IP LIST when tenants are removed or pruned.
 author:
   - kMetal platform team (@kmetal)
 options:
@@ -38,6 +49,10 @@ options:
         C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
         C(workers), C(variables)).
       - An unknown key is an error, not ignored.
+      - C(adopt_namespace) as in M(kmetal.platform.tenant) - an existing namespace this collection did not create is
+        refused without it.
+      - C(state) C(present) (the default) or C(absent); an absent entry may keep its other keys and add C(force)
+        (remove even what is still in use).
     type: list
     elements: dict
     required: true
@@ -48,7 +63,7 @@ options:
     default: []
   platform_drop_priority:
     description: Priority of those drop policy routes in each VPC (0-32767).
-    type: raw
+    type: int
     default: 31000
   class_name:
     description: The ClusterClass of a tenant cluster that gives none.
@@ -76,9 +91,32 @@ options:
     choices: [Available, ControlPlaneReady, ControlPlaneAvailable, WorkersAvailable]
     default: [Available]
   wait_timeout:
-    description: Seconds to wait for the whole fleet with O(wait=true).
+    description: Seconds to wait for the whole fleet with O(wait=true), and for a removed tenant's clusters to go.
     type: int
     default: 900
+  prune:
+    description: Remove the tenants that carry this collection's labels but are not in O(tenants).
+    type: bool
+    default: false
+  prune_max:
+    description: Refuse, before any write, a prune that would remove more tenants than this (a typo must not wipe a fleet).
+    type: int
+    default: 5
+  prune_selector:
+    description:
+      - With O(prune=true), only tenants whose namespace also carries these labels are candidates, as equality terms
+        C(KEY=VALUE) separated by commas (give the fleet's tenants such a label with their C(labels) key).
+      - Omitted, every tenant of the cluster with the collection's labels is a candidate, also one whose namespace is
+        gone but whose VPC, subnets or clusters remain.
+    type: str
+  fail_fast:
+    description: Stop at the first failing tenant (a check that refuses stops the run before any write).
+    type: bool
+    default: false
+  workers:
+    description: Tenants written at the same time.
+    type: int
+    default: 8
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -145,11 +183,36 @@ changed_objects:
   type: list
   elements: str
   sample: ["Namespace tenant-acme", "Subnet acme-prod"]
+written:
+  description:
+    - The objects this run wrote (not in check mode), as C(Kind namespace/name); also on failure, where C(changed)
+      is true when anything was written before it.
+  returned: always
+  type: list
+  elements: str
+uncertain:
+  description: On failure, the objects whose write was sent but never answered (the API went away); they may have been written.
+  returned: failure
+  type: list
+  elements: str
+tenant_results:
+  description:
+    - Per tenant, C(name) and C(status) - C(created), C(changed), C(unchanged), C(removed), C(pruned), C(failed) with
+      C(reason), or C(not reached) after a failure with O(fail_fast=true).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "acme", "status": "created"}]
 diff:
   description: One before/after entry per changed object.
   returned: with C(--diff)
   type: list
   elements: dict
+pruned:
+  description: The tenants a refused prune would have removed.
+  returned: when O(prune_max) refused the prune
+  type: list
+  elements: str
 problems:
   description: Every problem found, when the input or the checks refused the fleet.
   returned: failure
@@ -162,12 +225,12 @@ api_requests:
   sample: 8
 """
 
-from ansible_collections.kmetal.platform.plugins.module_utils._fleet import ARGS, reconcile
+from ansible_collections.kmetal.platform.plugins.module_utils._fleet import FLEET_ARGS, fleet_reconcile
 from ansible_collections.kmetal.platform.plugins.module_utils._module import argspec, run
 
 
 def main():
-    run(argspec(**ARGS), reconcile)
+    run(argspec(**FLEET_ARGS), fleet_reconcile)
 
 
 if __name__ == "__main__":

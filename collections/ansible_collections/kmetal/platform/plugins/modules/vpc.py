@@ -65,7 +65,7 @@ options:
     suboptions:
       priority:
         description: 0 to 32767.
-        type: raw
+        type: int
         required: true
       match:
         description: An OVN match expression, for example C(ip4.dst == 10.0.0.0/8).
@@ -86,7 +86,7 @@ options:
     default: []
   platform_drop_priority:
     description: The priority of the platform drop routes.
-    type: raw
+    type: int
     default: 31000
   enable_external:
     description: Give the VPC external egress (C(enableExternal)).
