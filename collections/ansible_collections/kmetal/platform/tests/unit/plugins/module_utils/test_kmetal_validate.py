@@ -60,14 +60,14 @@ def test_gateway_must_be_inside_the_cidr(base, prefix, gateway):
     params = dict(SUBNET, cidr=[str(net)], gateway=[str(gateway)])
     inside = gateway in net and gateway not in (net.network_address, net.broadcast_address)
     if inside:
-        subnet, _vlan, _nets = _network.subnet_desired(params)
+        subnet, _vlan, _nets = _network.build_subnet(params)
         assert subnet["spec"]["gateway"] == str(gateway)
     else:
-        assert "gateway:" in error_of(_network.subnet_desired, params)
+        assert "gateway:" in error_of(_network.build_subnet, params)
 
 
 def test_subnet_defaults_protocol_and_first_usable_gateway():
-    subnet, vlan, nets = _network.subnet_desired(dict(SUBNET, cidr=["fd00:10::/64", "10.200.0.0/24"]))
+    subnet, vlan, nets = _network.build_subnet(dict(SUBNET, cidr=["fd00:10::/64", "10.200.0.0/24"]))
     assert subnet["spec"] == {"vpc": "acme", "protocol": "Dual", "cidrBlock": "10.200.0.0/24,fd00:10::/64", "gateway": "10.200.0.1,fd00:10::1"}
     assert vlan is None and len(nets) == 2
 
@@ -91,11 +91,11 @@ def test_subnet_defaults_protocol_and_first_usable_gateway():
     ({"vpc": None}, "vpc: is required"),
 ])
 def test_bad_subnet_input(change, words):
-    assert words in error_of(_network.subnet_desired, dict(SUBNET, **change))
+    assert words in error_of(_network.build_subnet, dict(SUBNET, **change))
 
 
 def test_vlan_mode_builds_the_vlan():
-    subnet, vlan, _nets = _network.subnet_desired(dict(SUBNET, mode="vlan", vlan={"id": "205", "provider": "data"}))
+    subnet, vlan, _nets = _network.build_subnet(dict(SUBNET, mode="vlan", vlan={"id": 205, "provider": "data"}))
     assert vlan["spec"] == {"id": 205, "provider": "data"} and subnet["spec"]["vlan"] == "data-vlan205"
 
 
@@ -104,7 +104,7 @@ def other(name, cidr, vpc="acme"):
 
 
 def test_overlap_in_one_vpc_is_an_error_naming_the_other_subnet():
-    subnet, _vlan, nets = _network.subnet_desired(SUBNET)
+    subnet, _vlan, nets = _network.build_subnet(SUBNET)
     with pytest.raises(KmetalError, match="overlaps 10.200.0.128/25 of subnet acme-b"):
         _network.check_subnet_against(subnet, nets, None, [other("acme-b", "10.200.0.128/25")])
     _network.check_subnet_against(subnet, nets, None, [other("acme-c", "10.201.0.0/24"), other("v6", "fd00::/64")])
@@ -112,14 +112,14 @@ def test_overlap_in_one_vpc_is_an_error_naming_the_other_subnet():
 
 @pytest.mark.parametrize("field, live_value, option", [("cidrBlock", "10.100.0.0/24", "cidr"), ("vpc", "other", "vpc"), ("protocol", "IPv6", "protocol")])
 def test_immutable_subnet_fields(field, live_value, option):
-    subnet, _vlan, nets = _network.subnet_desired(SUBNET)
+    subnet, _vlan, nets = _network.build_subnet(SUBNET)
     live = {"metadata": {"name": "acme-a"}, "spec": dict(subnet["spec"], **{field: live_value})}
     with pytest.raises(KmetalError, match="%s: cannot change %s" % (option, field)):
         _network.check_subnet_against(subnet, nets, live, [])
 
 
 def test_vpc_drop_routes_for_platform_cidrs():
-    vpc = _network.vpc_desired(dict(VPC, platform_cidrs=["10.96.0.0/16", "fd00:96::/108"], enable_external=True, external_next_hop="172.31.0.1"))
+    vpc = _network.build_vpc(dict(VPC, platform_cidrs=["10.96.0.0/16", "fd00:96::/108"], enable_external=True, external_next_hop="172.31.0.1"))
     assert vpc["spec"]["policyRoutes"] == [{"priority": 31000, "match": "ip4.dst == 10.96.0.0/16", "action": "drop"},
                                            {"priority": 31000, "match": "ip6.dst == fd00:96::/108", "action": "drop"}]
     assert vpc["spec"]["staticRoutes"] == [{"policy": "policyDst", "cidr": "0.0.0.0/0", "nextHopIP": "172.31.0.1"}]
@@ -139,7 +139,7 @@ def test_vpc_drop_routes_for_platform_cidrs():
     ({"namespaces": ["Bad"]}, "namespaces[0]"),
 ])
 def test_bad_vpc_input(change, words):
-    assert words in error_of(_network.vpc_desired, dict(VPC, **change))
+    assert words in error_of(_network.build_vpc, dict(VPC, **change))
 
 
 @pytest.mark.parametrize("change, words", [
@@ -155,11 +155,11 @@ def test_bad_vpc_input(change, words):
     ({"variables": {"machineSize": "x"}, "machine_size": "small"}, "set by a module option"),
 ])
 def test_bad_cluster_input(change, words):
-    assert words in error_of(_cluster.desired_cluster, dict(CLUSTER, **change))
+    assert words in error_of(_cluster.build_cluster, dict(CLUSTER, **change))
 
 
 def test_autoscaled_workers_leave_replicas_out():
-    cluster = _cluster.desired_cluster(dict(CLUSTER, workers=[{"name": "md-0", "class": "default-worker", "min_size": 1, "max_size": 5}]))
+    cluster = _cluster.build_cluster(dict(CLUSTER, workers=[{"name": "md-0", "class": "default-worker", "min_size": 1, "max_size": 5}]))
     md = cluster["spec"]["topology"]["workers"]["machineDeployments"][0]
     assert "replicas" not in md
     assert md["metadata"]["annotations"] == {_cluster.AUTOSCALER_MIN: "1", _cluster.AUTOSCALER_MAX: "5"}
@@ -178,11 +178,11 @@ def test_autoscaled_workers_leave_replicas_out():
     ({"wait_timeout": 0}, "wait_timeout"),
 ])
 def test_bad_tenant_input(change, words):
-    assert words in error_of(_tenant.desired_objects, dict(TENANT, **change))
+    assert words in error_of(_tenant.build_tenant, dict(TENANT, **change))
 
 
 def test_tenant_objects():
-    ns, objects = _tenant.desired_objects(dict(TENANT, quota={"cpu": 64, "tenant_control_planes": 10}, admins={"users": ["alice"], "groups": ["ops"]}))
+    ns, objects = _tenant.build_tenant(dict(TENANT, quota={"cpu": 64, "tenant_control_planes": 10}, admins={"users": ["alice"], "groups": ["ops"]}))
     assert ns == "tenant-acme"
     assert [o["kind"] for o in objects] == ["Namespace", "ResourceQuota", "LimitRange", "RoleBinding"]
     assert objects[1]["spec"]["hard"] == {"requests.cpu": "64", "count/tenantcontrolplanes.kamaji.clastix.io": "10"}
