@@ -111,8 +111,8 @@ def test_images_share_one_base_layer():
     images = _index()["images"]
     firsts = set()
     for image in images:
-        if "/pause:" in image["ref"]:
-            continue
+        if image["ref"].startswith(("registry.k8s.io/pause:", "docker.io/library/busybox:")):
+            continue  # FROM scratch upstream too
         with tarfile.open(image["tarball"]) as tar:
             firsts.add(json.loads(tar.extractfile(json.load(tar.extractfile("manifest.json"))[0]["Config"]).read())["rootfs"]["diff_ids"][0])
     assert len(firsts) == 1
