@@ -38,7 +38,9 @@ def test_site_mirrors_are_the_only_server_at_their_api_root(tmp_path):
         assert conf["server"] == f"https://198.18.0.1:5000/v2/{name}"
         assert conf["override_path"] is True
         assert conf["ca"] == f"/etc/containerd/certs.d/{name}/ca.crt"
-        assert "host" not in conf  # no other host to try, and the upstream server is not the server
+        # The mirror is the only host too (containerd 1.6 needs a host table): nothing else to try, no upstream.
+        assert conf["host"] == {conf["server"]: {"capabilities": ["pull", "resolve"], "override_path": True,
+                                                 "ca": f"/etc/containerd/certs.d/{name}/ca.crt"}}
 
 
 def test_the_samples_explicit_mirrors_get_override_path_and_no_fallback(tmp_path):
@@ -46,8 +48,9 @@ def test_the_samples_explicit_mirrors_get_override_path_and_no_fallback(tmp_path
         {"name": "quay.io", "mirrors": ["https://registry.example.net:5000/v2/quay.io"], "mirror_only": True},
         {"name": "ghcr.io", "mirrors": ["https://m1.example:5000"]},
     ]})
-    assert files["quay.io"] == {"server": "https://registry.example.net:5000/v2/quay.io", "capabilities": ["pull", "resolve"],
-                                "override_path": True}
+    mirror = "https://registry.example.net:5000/v2/quay.io"
+    assert files["quay.io"] == {"server": mirror, "capabilities": ["pull", "resolve"], "override_path": True,
+                                "host": {mirror: {"capabilities": ["pull", "resolve"], "override_path": True}}}
     # Not mirror-only: upstream stays the server, the mirror (no path: containerd appends /v2 itself) is tried first.
     assert files["ghcr.io"]["server"] == "https://ghcr.io"
     assert files["ghcr.io"]["host"] == {"https://m1.example:5000": {"capabilities": ["pull", "resolve"]}}
