@@ -21,6 +21,8 @@ def site(tmp_path_factory):
     up = lab("mirror", "up")
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     manifest = json.loads((MIRROR_DIR / "manifest.json").read_text())
+    # The mirror's logs outlive a run: this run's requests are those after these offsets.
+    offsets = {log: (MIRROR_DIR / "logs" / log).stat().st_size for log in ("access.log", "registry.log")}
     site_vars = yaml.safe_load((MIRROR_DIR / "site-vars.yml").read_text())
     inv = hosts_up(PREFIX, 1)
     address = inv["all"]["children"]["kmetal_nodes"]["children"]
@@ -31,7 +33,7 @@ def site(tmp_path_factory):
                                      "roles": ["kmetal.platform.host_prep", "kmetal.platform.container_runtime"]}]))
     run = playbook(path, play, "--tags", "host_prep:facts,host_prep:apt_sources,container_runtime")
     assert run.returncode == 0, run.stdout[-4000:]
-    yield {"manifest": manifest, "vars": site_vars, "address": address}
+    yield {"manifest": manifest, "vars": site_vars, "address": address, "offsets": offsets}
     lab("hosts", "down", "--prefix", PREFIX)
     if not was_running:
         lab("mirror", "down")
@@ -73,11 +75,16 @@ def test_every_manifest_file_fetches_from_the_mirror_with_its_checksum(site):
 def test_nothing_is_requested_from_the_mirror_that_the_manifest_does_not_list(site):
     # Runs after the pulls and fetches above (pytest keeps file order).
     files = {f"/files/{f['base']}/{f['path']}" for f in site["manifest"]["files"]}
-    access = [json.loads(line) for line in (MIRROR_DIR / "logs" / "access.log").read_text().splitlines() if line.strip()]
+    def since_start(log):
+        with open(MIRROR_DIR / "logs" / log) as f:
+            f.seek(site["offsets"][log])
+            return f.read()
+
+    access = [json.loads(line) for line in since_start("access.log").splitlines() if line.strip()]
     fetched = {a["path"] for a in access if a["path"].startswith("/files/")}
     assert fetched and fetched <= files, sorted(fetched - files)
     repos = {i["ref"].rsplit(":", 1)[0] for i in site["manifest"]["images"]}
-    log = (MIRROR_DIR / "logs" / "registry.log").read_text()
+    log = since_start("registry.log")
     asked = set(re.findall(r'"(?:GET|HEAD) /v2/(.+?)/(?:manifests|blobs)/', log))
     assert asked and asked <= repos, sorted(asked - repos)
 
