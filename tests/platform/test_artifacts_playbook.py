@@ -8,6 +8,7 @@ import subprocess
 
 import kmetal_platform_helpers as c
 import pytest
+import yaml
 
 PLAYBOOK = c.REPO / "collections" / "ansible_collections" / "kmetal" / "platform" / "playbooks" / "artifacts.yml"
 KUBEADM = c.REPO / ".lab" / "bin" / "kubeadm"
@@ -46,7 +47,9 @@ def test_the_manifest_lists_kubeadm_flannel_kube_vip_and_every_enabled_sub_chart
     for ref in kubeadm_list("v1.34.4"):
         assert refs.get(ref) == "kubeadm", ref
     assert any(r.startswith("ghcr.io/flannel-io/flannel:") for r in refs)
-    assert "ghcr.io/kube-vip/kube-vip:v0.8.9" in refs
+    # kube-vip at the site's own pin (the lab builds the nearest version the Go proxy serves).
+    downloads = yaml.safe_load((c.REPO / "inventories" / site / "group_vars" / "all" / "downloads.yml").read_text())
+    assert f"ghcr.io/kube-vip/kube-vip:{downloads['kmetal_download_versions']['kube_vip']}" in refs
     subcharts = [ch["name"] for ch in manifest["charts"] if ch["name"] != "kmetal"]
     assert "flannel" in subcharts
     for sub in subcharts:
