@@ -738,6 +738,9 @@ def _down(say) -> None:
     if _link_exists(BRIDGE) and _bridge_alias() == BRIDGE_ALIAS and not _addresses(BRIDGE) and not any(Path(f"/sys/class/net/{BRIDGE}/brif").iterdir()):
         _run("ip", "link", "del", BRIDGE, check=False)
         say(f"lab mirror: removed {BRIDGE}")
+    # The lab inventory speaks of the mirror only while it runs: without it, the hosts would be pointed at nothing.
+    if paths.lab_dir().resolve() == (paths.REPO / ".lab").resolve():
+        INVENTORY_VARS.unlink(missing_ok=True)
     _state_file().unlink(missing_ok=True)
 
 
