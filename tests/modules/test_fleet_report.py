@@ -5,6 +5,7 @@ an empty fleet (a lab API of the test's own) says "no tenants"."""
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from xml.etree import ElementTree
@@ -40,6 +41,19 @@ def run_playbook(kubeconfig, out_dir, check=False, timeout=300):
     return result
 
 
+def wait_for_settled_fleet(k8s, timeout=300):
+    """Earlier tests' tenants may still be going away (the namespace controller deletes in the background); the
+    re-run below must see the same fleet as the first run, so start once no tenant namespace is terminating."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leaving = [ns.metadata.name for ns in client.CoreV1Api(k8s).list_namespace(label_selector="kmetal.io/tenant").items
+                   if ns.metadata.deletion_timestamp]
+        if not leaving:
+            return
+        assert time.monotonic() < deadline, "tenant namespaces still terminating after %ss: %s" % (timeout, leaving)
+        time.sleep(1)
+
+
 def test_fleet_report_draws_every_tenant_vpc_subnet_vlan_and_cluster(play, k8s, audit, module_identity, uniq, tmp_path):
     t1, t2 = "fr1-%s" % uniq, "fr2-%s" % uniq
     vlan_id = 100 + int(uniq, 16) % 3000
@@ -58,6 +72,7 @@ def test_fleet_report_draws_every_tenant_vpc_subnet_vlan_and_cluster(play, k8s, 
         assert all(r.get("changed") for r in setup.results), [r.get("msg") for r in setup.results]
         out = tmp_path / "report"
         user, kubeconfig = module_identity
+        wait_for_settled_fleet(k8s)
         mark = audit.mark()
         first = run_playbook(kubeconfig, out)
         svg, page = (out / "fleet.svg").read_text(), (out / "fleet.html").read_text()
