@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import paths
+from . import cgroups, paths
 from .paths import LabError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
@@ -38,6 +38,27 @@ DATA_NICS = ("data0", "data1")
 MAX_SETS = 200  # 198.18.1.0/24 .. 198.18.200.0/24 for management subnets
 BOOT_TIMEOUT = 90
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+# The egress guard (an nftables table in each host's network namespace) lets a host's traffic, and its pods',
+# reach only these ranges; everything else is dropped, so nothing a host or a pod does gets past this machine.
+EGRESS_ALLOWED = (
+    str(LAB_RANGE),   # management and data networks, the mirror (198.18.0.0/24), the VIP, MetalLB and provider ranges
+    # The cluster ranges of inventories/lab/group_vars/all/network.yml and tenants.yml, and kubeadm's defaults
+    # (the under cluster's pods and services talk across hosts; never routed past the lab).
+    "10.93.0.0/16",   # kmetal_flannel_pod_cidr
+    "10.244.0.0/16",  # Flannel's and kubeadm's default pod range; the lab tenants' pod_cidrs
+    "10.96.0.0/12",   # kubeadm's default service range, holding kmetal_service_cidr 10.96.0.0/16
+    "10.95.0.0/16",   # the lab tenants' service_cidrs
+    "10.16.0.0/16",   # kmetal_kube_ovn_pod_cidr
+    "100.64.0.0/16",  # kmetal_kube_ovn_join_cidr
+)
+EGRESS_TABLE = "kmetal_lab_egress"
+# What a kubelet insists on and a host cannot set itself (/proc/sys is this machine's kernel, read-only inside):
+# per-host files with these values are bound over the three files, /proc/sys itself stays read-only.
+KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
+# Kept on the host's own ext4 directory, not on the overlay root: containerd's overlayfs snapshotter cannot stack
+# on an overlay. Removed with the host.
+DATA_DIRS = ("/var/lib/containerd", "/var/lib/kubelet")
+CGROUP_UNIT = "kmetal-lab-cgroups.service"
 PACKAGES_FILE = paths.LAB_SRC / "hosts" / "packages.txt"
 BUILD_SCRIPT = paths.LAB_SRC / "hosts" / "build-rootfs.sh"
 
@@ -219,13 +240,108 @@ def _write_host_files(root: Path, host: dict, subnet: str, pubkey: str) -> None:
         _run("ssh-keygen", "-A", "-f", str(root))
 
 
-def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str) -> int:
+def _write_kubelet_files(root: Path, subnet: str) -> None:
+    """What a kubelet needs inside the host, written before each boot: its cgroup controllers writable, its own resolver."""
+    system = root / "etc" / "systemd" / "system"
+    system.mkdir(parents=True, exist_ok=True)
+    # nspawn mounts the v1 controllers read-only; the host's cgroup namespace is rooted in its own cgroups (see
+    # cgroups.py), so making them writable lets its kubelet and runc manage only the host's own subtree.
+    script = root / "usr" / "local" / "sbin" / "kmetal-lab-cgroups-rw"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(
+        "#!/bin/sh\n# Written by the kMetal lab (bin/lab hosts up): every cgroup v1 controller of this host writable.\nset -e\n"
+        "awk '$3 == \"cgroup\" && $4 !~ /name=/ {print $2}' /proc/self/mounts | while read -r m; do\n"
+        "  mount -o remount,bind,rw \"$m\"\ndone\n"
+    )
+    script.chmod(0o755)
+    (system / CGROUP_UNIT).write_text(
+        "# Written by the kMetal lab (bin/lab hosts up).\n"
+        "[Unit]\nDescription=kMetal lab: cgroup controllers writable (kubelet, containerd)\nDefaultDependencies=no\n"
+        "Before=sysinit.target containerd.service kubelet.service\n\n"
+        f"[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/local/sbin/{script.name}\n\n"
+        "[Install]\nWantedBy=sysinit.target\n"
+    )
+    wants = system / "sysinit.target.wants"
+    wants.mkdir(exist_ok=True)
+    if not (wants / CGROUP_UNIT).is_symlink():
+        (wants / CGROUP_UNIT).symlink_to(f"/etc/systemd/system/{CGROUP_UNIT}")
+    # nspawn runs with --resolv-conf=off (its copy would send containerd's and CoreDNS's queries to this machine's
+    # resolver); debootstrap left this machine's file in the root filesystem. The host asks the lab's gateway
+    # instead, like a server told its site's resolver by the installer (not loopback: CoreDNS would see a loop).
+    resolv = root / "etc" / "resolv.conf"
+    machine = Path("/etc/resolv.conf").read_text() if Path("/etc/resolv.conf").is_file() else None
+    if not resolv.is_symlink() and (not resolv.exists() or resolv.read_text() == machine):
+        resolv.write_text(f"# Written by the kMetal lab (bin/lab hosts up): the lab's gateway.\nnameserver {ipaddress.ip_network(subnet)[1]}\n")
+
+
+def _kubelet_mounts(hostdir: Path) -> list[str]:
+    """nspawn options binding the host's data directories (ext4) and the kubelet's kernel settings into it."""
+    opts = []
+    for target in DATA_DIRS:
+        src = hostdir / "data" / target.strip("/").replace("/", "-")
+        src.mkdir(parents=True, exist_ok=True)
+        opts.append(f"--bind={src}:{target}")
+    sysctl = hostdir / "sysctl"
+    sysctl.mkdir(exist_ok=True)
+    # nspawn binds over /proc from inside the container (after it mounted /proc there): the files are first bound
+    # read-only into the host, then from there over the /proc/sys files.
+    inside = "/etc/kmetal-lab/sysctl"
+    opts.append(f"--bind-ro={sysctl}:{inside}")
+    for key, value in KUBELET_SYSCTLS.items():
+        name = key.replace("/", ".")
+        (sysctl / name).write_text(value + "\n")
+        opts.append(f"--bind-ro={inside}/{name}:/proc/sys/{key}")
+    return opts
+
+
+def _egress_guard(netns: str) -> None:
+    """The host's egress guard: output and forwarded traffic leaves its namespace only for EGRESS_ALLOWED."""
+    allowed = ", ".join(EGRESS_ALLOWED)
+    ruleset = (
+        # Declared, deleted and declared again in one transaction: re-applying replaces it atomically.
+        f"table inet {EGRESS_TABLE}\ndelete table inet {EGRESS_TABLE}\n"
+        f"table inet {EGRESS_TABLE} {{\n"
+        f"  set allowed {{ type ipv4_addr; flags interval; elements = {{ {allowed} }}; }}\n"
+        "  chain output {\n    type filter hook output priority filter; policy drop;\n"
+        '    oif "lo" accept\n    ip daddr @allowed accept\n'
+        # IPv6 link-local and link-scope multicast (neighbour discovery) cannot leave the lab's bridges.
+        "    ip6 daddr { fe80::/10, ff02::/16 } accept\n    counter drop\n  }\n"
+        "  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
+        "    ip daddr @allowed accept\n    ip6 daddr { fe80::/10, ff02::/16 } accept\n    counter drop\n  }\n"
+        "}\n"
+    )
+    proc = subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=ruleset, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LabError(f"the egress guard of {netns} was refused by nft ({proc.returncode}): {proc.stderr.strip()}")
+
+
+def _host_init(nspawn: int, dirs: list[str]) -> int | None:
+    """The host's init: PID 1 of its PID namespace, a child of nspawn (or, nspawn gone, a process of its cgroups)."""
+    candidates = set(cgroups.pids(dirs))
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"\nPPid:\t{nspawn}\n" in status.read_text():
+                candidates.add(int(status.parent.name))
+        except OSError:
+            continue
+    for pid in sorted(candidates):
+        try:
+            nspid = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("NSpid:"))
+        except (OSError, StopIteration):
+            continue
+        if len(nspid.split()) > 2 and nspid.split()[-1] == "1":
+            return pid
+    return None
+
+
+def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str, cgroup_dirs: list[str]) -> int:
     upper, work, root = hostdir / "upper", hostdir / "work", hostdir / "root"
     for d in (upper, work, root):
         d.mkdir(parents=True, exist_ok=True)
     if not _mounted(root):
         _run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", str(root))
     _write_host_files(root, host, subnet, pubkey)
+    _write_kubelet_files(root, subnet)
     # nspawn started inside the namespace (nsenter execs it, so the PID is nspawn's): the container's
     # sysfs is then mounted from within the namespace and /sys/class/net lists the host's own NICs.
     cmd = [
@@ -238,7 +354,12 @@ def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str) -> in
         # loading attempts honest (the kernel refuses them) and let containerd run containers.
         "--capability=all",
         "--drop-capability=CAP_SYS_TIME",  # the clock is this machine's: no lab host may set it
-        "--system-call-filter=@system-service @mount @module @raw-io @privileged",
+        # add_key/keyctl: runc's session keyrings; bpf: runc's device filters and the kubelet's cgroup checks.
+        "--system-call-filter=@system-service @mount @module @raw-io @privileged add_key keyctl bpf",
+        "--bind-ro=/dev/kmsg",  # the kubelet's OOM watcher reads the kernel log
+        # Not this machine's resolver (nspawn would copy it in): the host's own file (_write_kubelet_files).
+        "--resolv-conf=off",
+        *_kubelet_mounts(hostdir),
     ]
     if Path("/dev/kvm").exists():
         cmd.append("--bind=/dev/kvm")
@@ -246,7 +367,10 @@ def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str) -> in
     # The namespace's own net sysctls writable (forwarding, rp_filter...), as on a server; the rest of /proc/sys
     # stays read-only (that kernel is this machine's).
     env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    # Started inside the host's own cgroups (moved there between fork and exec): the host's cgroup namespace is
+    # rooted there, not in the caller's cgroup that every host would share.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                            preexec_fn=lambda: cgroups.enter(cgroup_dirs))
     return proc.pid
 
 
@@ -331,7 +455,10 @@ def up(count: int, prefix: str = "lab") -> dict:
                 bridge = want["bridges"][nic if nic != "mgmt0" else "mgmt"]
                 _run("ip", "link", "set", veth, "mtu", str(mtu), "master", bridge, "up")
                 _run("ip", "-n", host["netns"], "link", "set", nic, "mtu", str(mtu))
-            rec["pid"] = _boot(host, base, hostdir, want["subnet"], pubkey)
+            _egress_guard(host["netns"])
+            rec["cgroups"] = cgroups.create(host["netns"])
+            _write_state(state)
+            rec["pid"] = _boot(host, base, hostdir, want["subnet"], pubkey, rec["cgroups"])
             _write_state(state)
             starting.append(rec)
         deadline = time.monotonic() + BOOT_TIMEOUT
@@ -382,16 +509,26 @@ def _write_inventory(prefix: str, record: dict, key: Path) -> None:
 
 
 def _teardown_host(rec: dict) -> None:
-    pid = rec.get("pid")
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)  # nspawn powers the container off cleanly
-        for _ in range(100):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
+    pid, dirs = rec.get("pid"), rec.get("cgroups", [])
+    # Not SIGTERM (a host with pods waits ~90 s to power off), nor SIGKILL to nspawn alone (its init and pods
+    # would live on): killing the host's init ends its whole PID namespace, and nspawn exits with it.
+    init = _host_init(pid, dirs) if _alive(pid) or dirs else None
+    if init:
+        os.kill(init, signal.SIGKILL)
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        try:
             os.killpg(pid, signal.SIGKILL)
-            time.sleep(0.5)
+        except ProcessLookupError:
+            pass
+    # Anything still in the host's cgroups (nspawn, a process that outlived the namespace) goes too.
+    left = cgroups.kill(dirs)
+    if left:
+        raise LabError(f"{rec['name']}: processes {sorted(left)} would not die; its cgroups {dirs} stay")
+    stuck = cgroups.remove(dirs)
     root = Path(rec["dir"]) / "root"
     if _mounted(root):
         _run("umount", "-R", str(root), check=False)
@@ -403,6 +540,8 @@ def _teardown_host(rec: dict) -> None:
         if _link_exists(veth):
             _run("ip", "link", "del", veth, check=False)
     shutil.rmtree(rec["dir"], ignore_errors=True)
+    if stuck:
+        raise LabError(f"{rec['name']}: cannot remove the cgroups {stuck}; remove them by hand (rmdir, deepest first)")
 
 
 def down(prefix: str | None = "lab") -> list[str]:
