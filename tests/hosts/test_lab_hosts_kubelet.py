@@ -63,6 +63,9 @@ def test_cgroup_controllers_writable_and_private_to_each_host(hosts):
         dirs = _state()["hosts"][one]["cgroups"]
         for c in CONTROLLERS:
             assert any(Path(d, name).is_dir() and Path(d).parts[4] == c for d in dirs), f"{c}: not below {one}'s cgroup"
+        # Made writable by a unit of the host's own (at every boot of the host), before the runtime and the kubelet.
+        before = _run(a, "systemctl show -p Before --value kmetal-lab-cgroups.service").split()
+        assert {"containerd.service", "kubelet.service"} <= set(before)
     finally:
         ssh(a, " ".join(f"rmdir /sys/fs/cgroup/{c}/{name};" for c in CONTROLLERS))
 
