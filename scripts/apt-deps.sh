@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   debootstrap systemd-container  # lab hosts: Debian root filesystems booted with systemd-nspawn
   openssh-client                 # Ansible reaches the lab hosts over SSH
+  nftables                       # lab hosts: the egress guard in each host's network namespace
   iproute2 iputils-ping bridge-utils
   openvswitch-switch             # userspace datapath for bonds and VLAN tags the kernel here lacks
   rsync git make

@@ -6,7 +6,11 @@ A *set* of hosts shares a prefix (``lab`` for the demo, the scenario name for mo
   data bridges with MTU 9216 (the lab's "switches"), all on this machine only;
 - per host, a network namespace with three veth NICs: ``mgmt0`` (management), ``data0`` and ``data1`` (MTU 9216);
 - per host, an overlay root filesystem on top of the cached debootstrap (the cache is built once and shared);
-- the lab's SSH key (``.lab/ssh/id_ed25519``, mode 0600) in root's authorized_keys.
+- the lab's SSH key (``.lab/ssh/id_ed25519``, mode 0600) in root's authorized_keys;
+- what a kubelet needs (as a probe of a real kubeadm cluster in these hosts found): a private cgroup subtree in every
+  hierarchy (cgroups.py), writable inside; the three kernel settings it insists on, bound over /proc/sys;
+  /dev/kmsg; /var/lib/containerd and /var/lib/kubelet on ext4; the host's own resolv.conf; and an egress guard
+  (nftables in the host's namespace) that keeps everything a host or its pods send inside the lab.
 
 Addresses come from 198.18.0.0/15 only (reserved for benchmarking): set number K gets management subnet
 198.18.K.0/24, the bridge takes .1 and host N takes .(10+N). Everything created is recorded in
@@ -400,7 +404,7 @@ def up(count: int, prefix: str = "lab") -> dict:
         raise LabError(f"count {count} is out of range: a set has 1 to 9 hosts")
     if os.geteuid() != 0:
         raise LabError("lab hosts need root (network namespaces, bridges, mounts, systemd-nspawn)")
-    for tool, package in (("systemd-nspawn", "systemd-container"), ("ip", "iproute2"), ("ssh", "openssh-client")):
+    for tool, package in (("systemd-nspawn", "systemd-container"), ("ip", "iproute2"), ("ssh", "openssh-client"), ("nft", "nftables")):
         _need(tool, package)
     base = rootfs()
     key = ssh_key()
