@@ -11,6 +11,14 @@ if [ -z "$scenarios" ]; then
   echo "molecule: no scenarios under molecule/ yet"
   exit 0
 fi
+# The host roles install from the site's mirror, as on an air-gapped site: the lab mirror runs while the
+# scenarios do (started here when it was not running, and stopped again at the end).
+mirror_started=0
+if ! bin/lab mirror status >/dev/null 2>&1; then
+  bin/lab mirror up || { echo "molecule: the lab mirror did not start" >&2; exit 1; }
+  mirror_started=1
+fi
+trap '[ "$mirror_started" = 1 ] && bin/lab mirror down >/dev/null 2>&1' EXIT
 failed=()
 for s in $scenarios; do
   echo "--- molecule test -s $s"

@@ -378,6 +378,22 @@ def _boot(host: dict, base: Path, hostdir: Path, subnet: str, pubkey: str, cgrou
     return proc.pid
 
 
+# The inotify limits are per user of this machine's kernel, shared by every lab host: a few nodes' systemd,
+# kubelets and kube-proxies exhaust the default 128 instances ("too many open files"). Raised, never lowered, as
+# kind advises for the same reason.
+INOTIFY_MINIMUMS = {"max_user_instances": 1024, "max_user_watches": 524288}
+
+
+def _raise_inotify_limits() -> None:
+    for name, minimum in INOTIFY_MINIMUMS.items():
+        path = Path("/proc/sys/fs/inotify") / name
+        try:
+            if int(path.read_text()) < minimum:
+                path.write_text(f"{minimum}\n")
+        except OSError as err:
+            raise LabError(f"cannot raise {path} to {minimum} ({err}): lab hosts running a kubelet need it") from err
+
+
 def _ssh_ready(address: str, key: Path) -> bool:
     try:
         with socket.create_connection((address, 22), timeout=1):
@@ -408,6 +424,7 @@ def up(count: int, prefix: str = "lab") -> dict:
         _need(tool, package)
     base = rootfs()
     key = ssh_key()
+    _raise_inotify_limits()
     pubkey = key.with_suffix(".pub").read_text()
     with _locked():
         state = _read_state()
