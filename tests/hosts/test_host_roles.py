@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from helpers import REPO, hosts_up, inventory, lab, playbook, ssh
+from helpers import REPO, hosts_up, inventory, lab, playbook, ssh, wait
 
 HOSTS_PLAYBOOK = REPO / "collections" / "ansible_collections" / "kmetal" / "platform" / "playbooks" / "hosts.yml"
 SNAPSHOT = (
@@ -126,4 +126,92 @@ def test_a_change_is_confirmed_only_once_it_is_live(tmp_path, cpu_load):
         assert status["pending"] is False and status["rolled_back"] is None, status
         assert status["timer"] != "active", status
     finally:
+        lab("hosts", "down", "--prefix", prefix)
+
+
+def _heartbeat(k8s, names, stop):
+    """What a kubelet does for its node: Ready in the status and a renewed lease, so the lab's node lifecycle
+    controller keeps these kubelet-less Node objects Ready."""
+    import datetime
+
+    from kubernetes import client
+
+    core, coord = client.CoreV1Api(k8s), client.CoordinationV1Api(k8s)
+    while not stop.is_set():
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for name in names:
+            core.patch_node_status(name, {"status": {"conditions": [
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "test heartbeat",
+                 "lastHeartbeatTime": now.isoformat(), "lastTransitionTime": now.isoformat()}]}})
+            coord.patch_namespaced_lease(name, "kube-node-lease", {"spec": {"renewTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
+        stop.wait(5)
+
+
+def test_reboots_go_one_host_at_a_time_with_a_drain(tmp_path, k8s, lab_api):
+    """C3: the hosts that need a reboot go one at a time, each drained first when it is a node of the cluster behind
+    kmetal_kubeconfig and uncordoned once back and Ready. The lab hosts are containers, which cannot reboot their
+    kernel: the reboot itself is skipped with its reason, the order, drains and uncordons are real (lab API Nodes)."""
+    import threading
+
+    from kubernetes import client, watch
+
+    prefix = "t-reboot"
+    inv = hosts_up(prefix, 2)
+    names = sorted(h for g in inv["all"]["children"]["kmetal_nodes"]["children"].values() for h in (g["hosts"] or {}))
+    core, coord = client.CoreV1Api(k8s), client.CoordinationV1Api(k8s)
+    stop, seen = threading.Event(), []
+    try:
+        for name in names:
+            core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name, labels={"kmetal.io/test": "true"})))
+            coord.create_namespaced_lease("kube-node-lease", client.V1Lease(
+                metadata=client.V1ObjectMeta(name=name), spec=client.V1LeaseSpec(holder_identity=name, lease_duration_seconds=40)))
+        beat = threading.Thread(target=_heartbeat, args=(k8s, names, stop), daemon=True)
+        beat.start()
+
+        def observe():
+            # Every change of a node's cordon, in the order the API server saw them.
+            state = {name: False for name in names}
+            for event in watch.Watch().stream(core.list_node, label_selector="kmetal.io/test=true", timeout_seconds=600):
+                node = event["object"]
+                cordoned = bool(node.spec.unschedulable)
+                if state.get(node.metadata.name) != cordoned:
+                    state[node.metadata.name] = cordoned
+                    seen.append((node.metadata.name, cordoned, sorted(n for n, c in state.items() if c)))
+                if stop.is_set():
+                    return
+
+        watcher = threading.Thread(target=observe, daemon=True)
+        watcher.start()
+        path = inventory(tmp_path, prefix, {"host_prep_kubeconfig": str(lab_api.kubeconfig)})
+        play = tmp_path / "reboot.yml"
+        play.write_text(yaml.safe_dump([{
+            "name": "Reboot", "hosts": "kmetal_nodes", "gather_facts": False,
+            "tasks": [
+                {"name": "Facts the role reads", "ansible.builtin.setup": {"gather_subset": ["min", "virtual"]}},
+                {"name": "Both hosts need a reboot", "ansible.builtin.set_fact": {"host_prep_reboot_pending": True}},
+                {"name": "Reboot them", "ansible.builtin.include_role": {"name": "kmetal.platform.host_prep", "tasks_from": "reboot.yml"},
+                 "run_once": True},
+            ]}]))
+        run = playbook(path, play)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        order = re.findall(r"TASK \[kmetal\.platform\.host_prep : Host prep \| (drain|reboot|wait until|uncordon) "
+                           rf"({re.escape(prefix)}-\d+)\b", run.stdout)
+        expected = []
+        for name in names:
+            expected += [("drain", name), ("reboot", name), ("wait until", name), ("uncordon", name)]
+        assert order == expected, run.stdout[-4000:]
+        assert run.stdout.count("SKIPPED reboot of") == len(names)
+        assert wait(lambda: len([s for s in seen if not s[1]]) >= len(names), 60), seen
+        # Cordoned one at a time, in order, and every node schedulable again at the end.
+        assert [(n, c) for n, c, _ in seen] == [(n, c) for n in names for c in (True, False)], seen
+        assert all(len(cordoned) <= 1 for _, _, cordoned in seen), seen
+        assert not any(core.read_node(n).spec.unschedulable for n in names)
+    finally:
+        stop.set()
+        for name in names:
+            for delete in (lambda: core.delete_node(name), lambda: coord.delete_namespaced_lease(name, "kube-node-lease")):
+                try:
+                    delete()
+                except client.ApiException:
+                    pass
         lab("hosts", "down", "--prefix", prefix)
