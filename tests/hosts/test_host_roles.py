@@ -215,3 +215,47 @@ def test_reboots_go_one_host_at_a_time_with_a_drain(tmp_path, k8s, lab_api):
                 except client.ApiException:
                     pass
         lab("hosts", "down", "--prefix", prefix)
+
+
+def test_host_network_takes_mgmt0_over_from_ifupdown_and_a_rollback_gives_it_back(tmp_path):
+    """C2: a fresh host's mgmt0 is ifupdown's (as Debian's installer leaves it). A change that cuts the host off
+    rolls back to that: the stanza and networking.service come back and ifupdown brings mgmt0 up again. A good change
+    retires the stanza (so the next boot does not configure mgmt0 twice), disables networking.service once only lo's
+    stanza is left, and leaves systemd-networkd-wait-online disabled (enabling networkd enables it on Debian)."""
+    prefix = "t-ifupdown"
+    inv = hosts_up(prefix, 1)
+    try:
+        address = _addresses(inv)[0]
+        fresh = ssh(address, "ifquery --list; systemctl is-enabled networking.service systemd-networkd.service; true").stdout.split()
+        assert fresh == ["lo", "mgmt0", "enabled", "disabled"] or fresh == ["mgmt0", "enabled", "disabled"], fresh
+        path = inventory(tmp_path, prefix, {"host_network_rollback_timeout": 10, "host_network_confirm_timeout": 5,
+                                            "host_network_jumbo_check": False})
+        play = tmp_path / "network.yml"
+        play.write_text(yaml.safe_dump([{"name": "Network", "hosts": "kmetal_nodes", "gather_facts": False,
+                                         "roles": ["kmetal.platform.host_network"]}]))
+        cut = tmp_path / "cut.yml"
+        cut.write_text(yaml.safe_dump({"host_network_profiles": [{"name": "mgmt0", "addresses": ["198.18.251.10/24"]}]}))
+        bad = playbook(path, play, "-e", f"@{cut}")
+        assert bad.returncode != 0
+        assert "restored its previous configuration by itself" in " ".join(bad.stdout.split()), bad.stdout[-3000:]
+        back = ssh(address, "ifquery --list; ifquery --state mgmt0; systemctl is-enabled networking.service; "
+                            "grep -c '^#kmetal-retired#' /etc/network/interfaces.d/mgmt0; ip -4 -br addr show mgmt0; ip route")
+        lines = back.stdout.splitlines()
+        assert "mgmt0" in lines and "mgmt0=mgmt0" in lines and "enabled" in lines, back.stdout
+        assert "0" in lines, f"the stanza is still retired after the rollback:\n{back.stdout}"
+        assert address in back.stdout and "198.18.0.0/24 via" in back.stdout, back.stdout
+
+        good = playbook(path, play)
+        assert good.returncode == 0, good.stdout[-3000:]
+        after = ssh(address, "ifquery --list; echo --; systemctl is-enabled networking.service systemd-networkd.service "
+                             "systemd-networkd-wait-online.service; grep -v '^#' /etc/network/interfaces.d/mgmt0; "
+                             "networkctl status mgmt0 | grep 'Network File'; true")
+        listed, _, rest = after.stdout.partition("--\n")
+        assert "mgmt0" not in listed.split(), after.stdout
+        assert rest.split()[:3] == ["disabled", "enabled", "disabled"], after.stdout
+        assert "iface" not in rest and "address" not in rest.split("Network File")[0], after.stdout
+        assert "/etc/systemd/network/50-kmetal-mgmt0.network" in rest, after.stdout
+        again = playbook(path, play)
+        assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
+    finally:
+        lab("hosts", "down", "--prefix", prefix)
