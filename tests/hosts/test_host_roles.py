@@ -5,8 +5,10 @@ import difflib
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -255,6 +257,49 @@ def test_host_network_takes_mgmt0_over_from_ifupdown_and_a_rollback_gives_it_bac
         assert rest.split()[:3] == ["disabled", "enabled", "disabled"], after.stdout
         assert "iface" not in rest and "address" not in rest.split("Network File")[0], after.stdout
         assert "/etc/systemd/network/50-kmetal-mgmt0.network" in rest, after.stdout
+        again = playbook(path, play)
+        assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
+    finally:
+        lab("hosts", "down", "--prefix", prefix)
+
+
+def test_host_prep_refreshes_an_empty_package_index_before_installing(tmp_path):
+    """C4: the lab hosts ship with empty package lists, as Debian's cloud images do. A package that is not installed
+    makes host_prep refresh the index first (here from a local repository, the host's only source); once every
+    package is there, a run needs no reachable repository at all."""
+    prefix = "t-apt"
+    inv = hosts_up(prefix, 1)
+    try:
+        address = _addresses(inv)[0]
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        deb = next((Path.home() / ".cache" / "kmetal" / "debs").glob("busybox-static_*_amd64.deb"), None)
+        if deb is None:
+            proc = subprocess.run(["apt-get", "download", "busybox-static"], cwd=repo, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+        else:
+            shutil.copy(deb, repo)
+        for cmd, out in ((["dpkg-scanpackages", "."], "Packages"), (["apt-ftparchive", "release", "."], "Release")):
+            (repo / out).write_text(subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=True).stdout)
+        key = REPO / ".lab" / "ssh" / "id_ed25519"
+        tar = subprocess.run(["tar", "-C", str(repo), "-c", "."], capture_output=True, check=True).stdout
+        put = subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                              "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address}",
+                              "mkdir -p /srv/kmetal-test-repo && tar -C /srv/kmetal-test-repo -x"], input=tar, capture_output=True)
+        assert put.returncode == 0, put.stderr
+        setup = ssh(address, "mv /etc/apt/sources.list /etc/apt/sources.list.off && "
+                             "echo 'deb [trusted=yes] file:/srv/kmetal-test-repo ./' > /etc/apt/sources.list.d/test.list && "
+                             "ls /var/lib/apt/lists; dpkg -s busybox-static >/dev/null 2>&1 && echo installed; true")
+        assert setup.stdout.split() == ["partial"], f"not a fresh host (package lists or busybox-static there):\n{setup.stdout}"
+        path = inventory(tmp_path, prefix, {"host_prep_extra_packages": ["busybox-static"]})
+        play = tmp_path / "prep.yml"
+        play.write_text(yaml.safe_dump([{"name": "Prep", "hosts": "kmetal_nodes", "gather_facts": False,
+                                         "roles": ["kmetal.platform.host_prep"]}]))
+        run = playbook(path, play)
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert ssh(address, "dpkg-query -W -f='${db:Status-Status}' busybox-static").stdout == "installed"
+        # Every package there: no index refresh, so a host without any reachable repository runs clean.
+        assert ssh(address, "rm /etc/apt/sources.list.d/test.list").returncode == 0
         again = playbook(path, play)
         assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
     finally:
