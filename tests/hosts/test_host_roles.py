@@ -39,8 +39,12 @@ def _addresses(inv):
 
 
 def test_check_mode_changes_nothing_on_fresh_hosts(fresh):
+    """--check on fresh hosts completes, predicts the changes and changes nothing (C1). The first host has no chrony
+    yet (a Debian server install has none; the run would install it): the check tolerates its missing unit and its
+    empty package index. Both hosts' mgmt0 is ifupdown's: the takeover is predicted, not done."""
     inv, path = fresh
     addresses = _addresses(inv)
+    assert ssh(addresses[0], "dpkg --purge chrony >/dev/null && ! test -e /lib/systemd/system/chrony.service").returncode == 0
     for a in addresses:
         assert ssh(a, "touch /run/kmetal-test-marker; sleep 1").returncode == 0
     before = {a: ssh(a, SNAPSHOT).stdout for a in addresses}
@@ -50,6 +54,10 @@ def test_check_mode_changes_nothing_on_fresh_hosts(fresh):
     for expected in ("50-kmetal-data0.network", "+MTUBytes=9100", "+net.ipv4.ip_forward = 1", "+        SystemdCgroup = true"):
         assert expected in run.stdout, expected
     assert re.search(r"changed=[1-9]", run.stdout)
+    assert "would refresh the empty package index and install chrony" in run.stdout, run.stdout[-4000:]
+    assert re.search(r"would do for time sync \(--check, chrony not installed yet\)\] \*+\nchanged: ", run.stdout), run.stdout[-4000:]
+    takeover = re.search(r"take the profiled interfaces over from ifupdown\] \*+\n((?:changed: .*\n)+)", run.stdout)
+    assert takeover and len(takeover.group(1).splitlines()) == len(addresses), run.stdout[-4000:]
     after = {a: ssh(a, SNAPSHOT).stdout for a in addresses}
     for a in addresses:
         diff = "\n".join(difflib.unified_diff(before[a].splitlines(), after[a].splitlines(), "before --check", "after --check", lineterm=""))
