@@ -204,11 +204,13 @@ def test_reboots_go_one_host_at_a_time_with_a_drain(tmp_path, k8s, lab_api):
             ]}]))
         run = playbook(path, play)
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-        order = re.findall(r"TASK \[kmetal\.platform\.host_prep : Host prep \| (drain|reboot|wait until|uncordon) "
+        order = re.findall(r"TASK \[kmetal\.platform\.host_prep : Host prep \| "
+                           r"(drain|reboot, and wait until it answers again,|wait for Ready again|uncordon) "
                            rf"({re.escape(prefix)}-\d+)\b", run.stdout)
         expected = []
         for name in names:
-            expected += [("drain", name), ("reboot", name), ("wait until", name), ("uncordon", name)]
+            expected += [("drain", name), ("reboot, and wait until it answers again,", name), ("wait for Ready again", name),
+                         ("uncordon", name)]
         assert order == expected, run.stdout[-4000:]
         assert run.stdout.count("SKIPPED reboot of") == len(names)
         assert wait(lambda: len([s for s in seen if not s[1]]) >= len(names), 60), seen
