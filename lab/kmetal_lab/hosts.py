@@ -220,26 +220,33 @@ def _write_host_files(root: Path, host: dict, subnet: str, pubkey: str) -> None:
     ssh.mkdir(mode=0o700, exist_ok=True)
     (ssh / "authorized_keys").write_text(pubkey)
     (ssh / "authorized_keys").chmod(0o600)
-    network = root / "etc" / "systemd" / "network"
-    network.mkdir(parents=True, exist_ok=True)
-    # The lab's own management address, named to sort after the host_network role's files (which win when
-    # they configure mgmt0): like a server's installer-made config that the operator later takes over.
-    (network / "90-lab-mgmt0.network").write_text(
-        "# Written by the kMetal lab (bin/lab hosts up): the management address the controller reaches.\n"
-        f"[Match]\nName=mgmt0\n\n[Network]\nAddress={host['address']}/{prefixlen}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
-        # The lab mirror (bin/lab mirror up) lives on the management network's home, 198.18.0.0/24, on this machine.
-        f"\n[Route]\nDestination={MIRROR_NET}\nGateway={gateway}\n"
-    )
+    # The management address as Debian 12's installer leaves it: an ifupdown stanza (networking.service brings it up;
+    # networkd is installed, as part of systemd, but disabled). Written once, at the host's first boot: host_network
+    # retires the stanza when it takes mgmt0 over, and a restart of the host must not bring it back.
+    installed = root / "var" / "lib" / "kmetal-lab" / "installed"
+    if not installed.exists():
+        interfaces = root / "etc" / "network" / "interfaces"
+        interfaces.parent.mkdir(parents=True, exist_ok=True)
+        if "interfaces.d" not in (interfaces.read_text() if interfaces.exists() else ""):
+            interfaces.write_text(
+                "# The loopback network interface, and the others in interfaces.d (as Debian's installer writes it).\n"
+                "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n"
+            )
+        stanzas = root / "etc" / "network" / "interfaces.d"
+        stanzas.mkdir(parents=True, exist_ok=True)
+        (stanzas / "mgmt0").write_text(
+            "# Written by the kMetal lab (bin/lab hosts up), as a server's installer does: the management address the\n"
+            "# controller reaches, and the route to the lab mirror (198.18.0.0/24, on this machine) through the set's gateway.\n"
+            f"auto mgmt0\niface mgmt0 inet static\n    address {host['address']}/{prefixlen}\n"
+            f"    up ip route replace {MIRROR_NET} via {gateway} dev mgmt0\n"
+            f"    down ip route del {MIRROR_NET} via {gateway} dev mgmt0 || true\n"
+        )
+        installed.parent.mkdir(parents=True, exist_ok=True)
+        installed.write_text("management NIC written for ifupdown\n")
     wants = root / "etc" / "systemd" / "system" / "multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
-    for unit in ("systemd-networkd.service", "ssh.service"):
-        link = wants / unit
-        if not link.is_symlink():
-            link.symlink_to(f"/lib/systemd/system/{unit}")
-    sockets = root / "etc" / "systemd" / "system" / "sockets.target.wants"
-    sockets.mkdir(parents=True, exist_ok=True)
-    if not (sockets / "systemd-networkd.socket").is_symlink():
-        (sockets / "systemd-networkd.socket").symlink_to("/lib/systemd/system/systemd-networkd.socket")
+    if not (wants / "ssh.service").is_symlink():
+        (wants / "ssh.service").symlink_to("/lib/systemd/system/ssh.service")
     if not list((root / "etc" / "ssh").glob("ssh_host_*_key")):
         _run("ssh-keygen", "-A", "-f", str(root))
 

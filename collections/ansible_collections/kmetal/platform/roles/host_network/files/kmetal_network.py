@@ -9,12 +9,17 @@
 #   kmetal-network confirm               the controller reached the host through the settled new configuration:
 #                                        disarm the timer, record the apply
 #   kmetal-network rollback              restore the checkpoint and reload (what the timer runs by itself)
+#   kmetal-network retire [--dry-run] LINK...
+#                                        JSON: take LINKs over from ifupdown: comment out their stanzas (auto,
+#                                        allow-*, iface blocks) and disable networking.service once no stanza but
+#                                        lo's is left; run between checkpoint and apply, so a rollback restores them
 #
 # Like `netplan try`: if the controller does not confirm within SECS, the host restores its previous
 # configuration on its own, so a change that cuts the management path heals itself.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -27,6 +32,9 @@ RUN = "/run/kmetal-network"
 CHECKPOINT = f"{STATE}/checkpoint.tar"
 APPLIED = f"{STATE}/applied.sha256"
 ROLLED_BACK = f"{STATE}/rolled-back.json"
+# ifupdown, the manager Debian's installer leaves on a server's NICs: its files are in the checkpoint too.
+IFUPDOWN_DIR = "/etc/network"
+RETIRED_MARK = "#kmetal-retired# "
 TIMER_UNIT = "kmetal-network-rollback"
 APPLY_UNIT = "kmetal-network-apply"
 # Where each renderer's kmetal files live (the name prefix marks them as ours; nothing else is touched).
@@ -112,14 +120,90 @@ def reload(renderer, wanted, restart=False):
         raise RuntimeError(f"unknown renderer {renderer}")
 
 
+def ifupdown_files():
+    """/etc/network/interfaces and the files of interfaces.d (where stanzas live on Debian and its cloud images)."""
+    files = []
+    if os.path.isfile(f"{IFUPDOWN_DIR}/interfaces"):
+        files.append(f"{IFUPDOWN_DIR}/interfaces")
+    d = f"{IFUPDOWN_DIR}/interfaces.d"
+    if os.path.isdir(d):
+        files += sorted(os.path.join(d, f) for f in os.listdir(d) if os.path.isfile(os.path.join(d, f)))
+    return files
+
+
+def enabled(unit):
+    return run("systemctl", "is-enabled", "--quiet", unit, check=False).returncode == 0
+
+
 def checkpoint():
     os.makedirs(STATE, exist_ok=True)
     tmp = CHECKPOINT + ".tmp"
     with tarfile.open(tmp, "w") as tar:
-        for path in managed():
+        for path in managed() + ifupdown_files():
             tar.add(path)
     os.replace(tmp, CHECKPOINT)
+    with open(f"{STATE}/checkpoint.json", "w") as f:
+        json.dump({"networking_enabled": enabled("networking.service"), "ifupdown": ifupdown_files()}, f)
     print(json.dumps({"checkpoint": CHECKPOINT, "files": managed()}))
+
+
+KEYWORDS = ("iface", "mapping", "auto", "allow-", "source", "rename", "no-auto-down", "no-scripts", "template")
+
+
+def retire_text(text, names):
+    """TEXT of an ifupdown file with the stanzas of NAMES commented out; returns (new text, names found)."""
+    out, found, in_block = [], set(), False
+    for line in text.splitlines(keepends=True):
+        words = line.split()
+        top = bool(words) and words[0].startswith(KEYWORDS)
+        if top:
+            in_block = False
+        if top and words[0] == "iface" and len(words) > 1 and words[1] in names:
+            in_block = True
+            found.add(words[1])
+            out.append(RETIRED_MARK + line)
+        elif top and (words[0] == "auto" or words[0].startswith("allow-")) and set(words[1:]) & set(names):
+            found |= set(words[1:]) & set(names)
+            keep = [w for w in words[1:] if w not in names]
+            out.append(RETIRED_MARK + line)
+            if keep:
+                out.append(" ".join([words[0], *keep]) + "\n")
+        elif in_block and words and not words[0].startswith("#"):
+            out.append(RETIRED_MARK + line)
+        else:
+            out.append(line)
+    return "".join(out), found
+
+
+def live_stanzas(text):
+    """The interfaces that still have an iface stanza in TEXT."""
+    return {line.split()[1] for line in text.splitlines() if line.startswith("iface ") and len(line.split()) > 1}
+
+
+def retire(names, dry_run=False):
+    retired, left = {}, set()
+    for path in ifupdown_files():
+        with open(path) as f:
+            text = f.read()
+        new, found = retire_text(text, names)
+        for name in found:
+            retired.setdefault(name, []).append(path)
+        left |= live_stanzas(new)
+        if new != text and not dry_run:
+            tmp = path + ".kmetal-tmp"
+            with open(tmp, "w") as f:
+                f.write(new)
+            shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+    # networking.service brings up what ifupdown still manages: nothing once only lo is left (systemd brings lo up).
+    disable = not (left - {"lo"}) and os.path.exists("/lib/systemd/system/networking.service") and enabled("networking.service")
+    if disable and not dry_run:
+        run("systemctl", "disable", "--quiet", "networking.service")
+    if not dry_run:
+        os.makedirs(RUN, exist_ok=True)
+        with open(f"{RUN}/retired", "w") as f:
+            f.write(" ".join(sorted(retired)))
+    print(json.dumps({"retired": retired, "networking_disabled": disable, "changed": bool(retired) or disable}))
 
 
 def status():
@@ -224,11 +308,27 @@ def rollback():
                 tar.extractall("/")
     renderer = open(f"{RUN}/renderer").read().strip() if os.path.exists(f"{RUN}/renderer") else "networkd"
     wanted = open(f"{RUN}/links").read().split() if os.path.exists(f"{RUN}/links") else links()
-    error = None
+    retired = open(f"{RUN}/retired").read().split() if os.path.exists(f"{RUN}/retired") else []
+    before = {}
+    if os.path.exists(f"{STATE}/checkpoint.json"):
+        with open(f"{STATE}/checkpoint.json") as f:
+            before = json.load(f)
+    errors = []
     try:
         reload(renderer, wanted)
     except (RuntimeError, OSError) as err:
-        error = str(err)
+        errors.append(str(err))
+    # The interfaces this change took from ifupdown go back to it (their stanzas are restored above).
+    try:
+        if before.get("networking_enabled") and not enabled("networking.service"):
+            run("systemctl", "enable", "--quiet", "networking.service")
+        for link in retired:
+            if os.path.exists(f"/sys/class/net/{link}"):
+                run("ifdown", "--force", link, check=False)
+                run("ifup", link)
+    except (RuntimeError, OSError) as err:
+        errors.append(str(err))
+    error = "; ".join(errors) or None
     with open(APPLIED, "w") as f:
         f.write(digest())
     with open(ROLLED_BACK, "w") as f:
@@ -257,6 +357,8 @@ def main(argv):
         return confirm()
     elif cmd == "rollback":
         rollback()
+    elif cmd == "retire":
+        retire([a for a in args if a != "--dry-run"], dry_run="--dry-run" in args)
     else:
         print(f"kmetal-network: unknown command {cmd}", file=sys.stderr)
         return 2
