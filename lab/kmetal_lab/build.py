@@ -127,6 +127,8 @@ class Builder:
         bins = {"etcd": self.go("etcd", version, wrapper, "go.etcd.io/etcd/server/v3")}
         if etcdctl:
             bins["etcdctl"] = self.go("etcdctl", version, wrapper, "go.etcd.io/etcd/etcdctl/v3")
+            # As in registry.k8s.io/etcd: etcd 3.6 has `snapshot restore` only in etcdutl (restore_etcd.yml runs it).
+            bins["etcdutl"] = self.go("etcdutl", version, wrapper, "go.etcd.io/etcd/etcdutl/v3")
         return bins
 
     def pause(self, version: str, kube_version: str) -> Path:
