@@ -140,7 +140,7 @@ def test_etcd_backup_and_restore_bring_back_a_deleted_configmap(cluster):
     lend_etcdutl()
     proc, backup_s = run(cluster, "backup_etcd.yml")
     # etcdutl's `snapshot status` read the snapshot's revision and keys (a torn or empty file has none).
-    assert re.search(r"etcd snapshot: \S+ \(revision [1-9]\d*, [1-9]\d* keys\)", proc.stdout), proc.stdout[-3000:]
+    assert re.search(r"etcd snapshot: \S+\s+\(revision\s+[1-9]\d*,\s+[1-9]\d*\s+keys\)", proc.stdout), proc.stdout[-3000:]
     snapshots = sorted((cluster["tmp"] / "backups").glob("etcd-d2-1-*.db"))
     assert len(snapshots) == 1, snapshots
     assert snapshots[0].stat().st_mode & 0o777 == 0o600
