@@ -4,11 +4,9 @@ restored and brings back what was deleted after it; reset refuses to run unconfi
 a confirmed node from the cluster and the node joins again; a half-joined node is refused with the reset command,
 reset, and joins. The tests run in file order on the same cluster."""
 
-import os
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -98,28 +96,6 @@ def run(cluster, play, *args, ok=True):
     return proc, seconds
 
 
-def lend_etcdutl():
-    """registry.k8s.io/etcd carries etcdutl (etcd 3.6 checks and restores snapshots only with it), and so does the
-    image that build.py writes now; a mirror filled before that has an etcd image without it. Then the etcdutl
-    that build.py built goes into the running etcd container of d2-1 (its rootfs), said aloud: the playbooks run
-    exactly as with the real image."""
-    probe = "cid=$(crictl ps --name '^etcd$' -q | head -n1); test -n \"$cid\" && crictl exec \"$cid\" etcdutl version"
-    if ssh(address("d2-1"), probe).returncode == 0:
-        return
-    built = Path(os.environ.get("KMETAL_CACHE", Path.home() / ".cache" / "kmetal")) / "bin" / "etcdutl-v3.6.5"
-    if not built.exists():
-        pytest.skip("the lab mirror's etcd image has no etcdutl and %s is not built: `make artifacts`, then refill the mirror" % built)
-    key = REPO / ".lab" / "ssh" / "id_ed25519"
-    subprocess.run(["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                    "-o", "LogLevel=ERROR", "root@" + address("d2-1"),
-                    "cid=$(crictl ps --name '^etcd$' -q --no-trunc | head -n1); "
-                    "install -m 0755 /dev/stdin /run/containerd/io.containerd.runtime.v2.task/k8s.io/$cid/rootfs/usr/local/bin/etcdutl"],
-                   stdin=built.open("rb"), check=True, timeout=120)
-    assert ssh(address("d2-1"), probe).returncode == 0, "etcdutl could not be lent to the etcd container"
-    print("\nNOTE: the lab mirror's etcd image predates etcdutl: lent %s to d2-1's etcd container "
-          "(rebuild the etcd image and refill the mirror to drop this)" % built)
-
-
 def test_scale_with_limit_joins_the_new_node_and_touches_nothing_else(cluster):
     start = time.monotonic()
     hosts_up(PREFIX, 3)
@@ -137,7 +113,6 @@ def test_scale_with_limit_joins_the_new_node_and_touches_nothing_else(cluster):
 def test_etcd_backup_and_restore_bring_back_a_deleted_configmap(cluster):
     start = time.monotonic()
     kubectl(cluster, "create", "configmap", "kmetal-day2-probe", "-n", "default", "--from-literal=written=before-backup")
-    lend_etcdutl()
     proc, backup_s = run(cluster, "backup_etcd.yml")
     # etcdutl's `snapshot status` read the snapshot's revision and keys (a torn or empty file has none).
     assert re.search(r"etcd snapshot: \S+\s+\(revision\s+[1-9]\d*,\s+[1-9]\d*\s+keys\)", proc.stdout), proc.stdout[-3000:]
