@@ -1,7 +1,8 @@
-"""The under cluster for real: the product's hosts and under_cluster plays on three fresh lab hosts (an air-gapped
-site served by the lab mirror) run kubeadm init through the kube-vip VIP and two joins; every node is Ready,
-CoreDNS answers, Flannel has a release of its own with an MTU that follows the underlay, two pods on different
-nodes reach each other, and a second run changes nothing."""
+"""The under cluster for real, highly available: the product's hosts and under_cluster plays on four fresh lab hosts
+(an air-gapped site served by the lab mirror) run kubeadm init through the kube-vip VIP, two control-plane joins
+and a worker join. `--check` on the fresh hosts first predicts what the real run changes; then every node is Ready,
+etcd has three members, CoreDNS answers, Flannel has a release of its own with an MTU that follows the underlay, two
+pods on different nodes reach each other, and a second run changes nothing."""
 
 import json
 import os
@@ -10,12 +11,46 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import REPO, hosts_up, inventory, lab, playbook, ssh, wait
+from helpers import REPO, VENV_BIN, hosts_up, inventory, lab, playbook, ssh, wait
 
 PREFIX = "uc"
 PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
 KUBECTL = REPO / ".lab" / "bin" / "kubectl"
 PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
+CONTROL_PLANES, WORKERS = ("uc-1", "uc-2", "uc-3"), ("uc-4",)
+# What a dry run cannot foresee because it only happens for real: kubeadm's own commands (a command is skipped in
+# check mode), the join credentials made for them, the kubeconfig and Flannel that need the cluster that init makes.
+REAL_ONLY = {
+    "Under cluster | credentials of the first init",
+    "Under cluster | initialise the first control-plane node",
+    "Under cluster | create a bootstrap token",
+    "Under cluster | upload the control-plane certificates",
+    "Under cluster | kubeadm join",
+    "Under cluster | keep kube-vip on a joined control-plane node",
+    "Under cluster | switch kube-vip to admin.conf now that init is done",
+    "Under cluster | fetch admin.conf",
+    "Under cluster | Flannel's release",
+}
+
+
+def run_json(inv, play, *args):
+    """ansible-playbook with the JSON callback: (rc, {host: set of changed task names}, raw output)."""
+    env = {**os.environ, "PATH": "%s%s%s" % (VENV_BIN, os.pathsep, os.environ["PATH"]), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_NOCOLOR": "1"}
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(play), *args], capture_output=True, text=True,
+                          timeout=1800, env=env, cwd=REPO)
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail("no JSON from ansible-playbook (rc %s): %s %s" % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    changed = {}
+    for p in doc["plays"]:
+        for t in p["tasks"]:
+            for host, result in t["hosts"].items():
+                items = result.get("results") or [result]
+                if result.get("changed") or any(r.get("changed") for r in items if isinstance(r, dict)):
+                    changed.setdefault(host, set()).add(t["task"]["name"].split(" : ", 1)[-1])
+    return proc.returncode, changed, proc.stdout
 
 
 def recap(output: str) -> dict:
@@ -33,7 +68,7 @@ def cluster(tmp_path_factory):
     assert up.returncode == 0, up.stderr
     tmp = tmp_path_factory.mktemp("under-cluster")
     try:
-        hosts = hosts_up(PREFIX, 3)
+        hosts = hosts_up(PREFIX, 4)
         subnet = hosts["all"]["vars"]["kmetal_lab_management_subnet"]
         vip = ".".join(subnet.split(".")[:3]) + ".10"  # the set's .10, as the demo's 198.18.1.10
         kubeconfig = tmp / "admin.conf"
@@ -46,15 +81,27 @@ def cluster(tmp_path_factory):
         }))
         hosts_file = inv / "hosts.yml"
         doc = yaml.safe_load(hosts_file.read_text())
+        every = {name: h for g in doc["all"]["children"]["kmetal_nodes"]["children"].values() for name, h in (g.get("hosts") or {}).items()}
+        doc["all"]["children"]["kmetal_nodes"]["children"] = {
+            "kmetal_control_plane": {"hosts": {n: every[n] for n in CONTROL_PLANES}},
+            "kmetal_workers": {"hosts": {n: every[n] for n in WORKERS}},
+        }
         doc["all"].setdefault("hosts", {})["localhost"] = {"ansible_connection": "local",
                                                            "ansible_python_interpreter": str(REPO / ".venv/bin/python")}
         hosts_file.write_text(yaml.safe_dump(doc))
-        plays = []
+        predicted, real = {}, {}
         for play in ("hosts.yml", "under_cluster.yml"):
-            proc = playbook(inv, PLAYS / play, timeout=1800)
-            plays.append(proc)
-            assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        yield {"inventory": inv, "kubeconfig": kubeconfig, "vip": vip, "hosts": hosts, "first": plays}
+            rc, changed, out = run_json(inv, PLAYS / play, "--check", "--diff")
+            assert rc == 0, "--check --diff of %s on fresh hosts failed:\n%s" % (play, out[-6000:])
+            for host, tasks in changed.items():
+                predicted.setdefault(host, set()).update(tasks)
+        for play in ("hosts.yml", "under_cluster.yml"):
+            rc, changed, out = run_json(inv, PLAYS / play)
+            assert rc == 0, "%s failed:\n%s" % (play, out[-8000:])
+            for host, tasks in changed.items():
+                real.setdefault(host, set()).update(tasks)
+        yield {"inventory": inv, "kubeconfig": kubeconfig, "vip": vip, "addresses": {n: every[n]["ansible_host"] for n in every},
+               "predicted": predicted, "real": real}
     finally:
         lab("hosts", "down", "--prefix", PREFIX)
         if not was_running:
@@ -68,8 +115,29 @@ def kubectl(cluster, *args, check=True):
 
 
 def addresses(cluster):
-    groups = cluster["hosts"]["all"]["children"]["kmetal_nodes"]["children"]
-    return {name: h["ansible_host"] for g in groups.values() for name, h in (g.get("hosts") or {}).items()}
+    return cluster["addresses"]
+
+
+def test_check_mode_on_fresh_hosts_predicts_what_the_first_run_changes(cluster):
+    predicted, real = cluster["predicted"], cluster["real"]
+    for host in sorted(set(predicted) | set(real)):
+        wrong = predicted.get(host, set()) - real.get(host, set())
+        assert not wrong, "%s: --check predicted changes the real run did not make: %s" % (host, sorted(wrong))
+        unforeseen = real.get(host, set()) - predicted.get(host, set()) - REAL_ONLY
+        assert not unforeseen, "%s: the real run changed what --check did not predict: %s" % (host, sorted(unforeseen))
+    print("\n--check predicted %d changed tasks; the real run changed %d (kubeadm's own steps only for real)"
+          % (sum(map(len, predicted.values())), sum(map(len, real.values()))))
+
+
+def test_three_control_planes_behind_the_vip_with_three_etcd_members(cluster):
+    nodes = json.loads(kubectl(cluster, "get", "nodes", "-l", "node-role.kubernetes.io/control-plane", "-o", "json").stdout)["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == sorted(CONTROL_PLANES)
+    etcd = json.loads(kubectl(cluster, "-n", "kube-system", "get", "pods", "-l", "component=etcd", "-o", "json").stdout)["items"]
+    assert sorted(p["spec"]["nodeName"] for p in etcd if p["status"]["phase"] == "Running") == sorted(CONTROL_PLANES)
+    vips = [name for name, address in addresses(cluster).items()
+            if any(a.get("local") == cluster["vip"] for link in json.loads(ssh(address, "ip -j addr show mgmt0").stdout)
+                   for a in link["addr_info"])]
+    assert len(vips) == 1 and vips[0] in CONTROL_PLANES, "exactly one control-plane node holds the VIP: %s" % vips
 
 
 def test_every_node_is_ready_and_coredns_answers(cluster):
@@ -98,7 +166,7 @@ def test_flannel_has_its_own_release_and_follows_the_underlay_mtu(cluster):
 
 
 def test_two_pods_on_different_nodes_reach_each_other(cluster):
-    workers = sorted(n for n in addresses(cluster) if n != sorted(addresses(cluster))[0])
+    workers = [WORKERS[0], CONTROL_PLANES[1]]  # nodeName places a pod on a control-plane node too
     ns = "kmetal-e2e"
     kubectl(cluster, "create", "namespace", ns, check=False)
     for name, node, cmd in (("server", workers[0], "while true; do echo pong | nc -l -p 8080; done"),

@@ -1,6 +1,8 @@
 """Day 2 of the under cluster, executed on one small cluster of lab hosts of its own (prefix d2: one control-plane
-node, one worker, a third host added by scale): scale with --limit touches only the new node; an etcd backup is
-restored and brings back what was deleted after it; reset refuses to run unconfirmed (even with --limit), removes
+node, one worker, a third host added by scale), installed at the previous minor (KUBERNETES_PREVIOUS_VERSION):
+scale with --limit touches only the new node; a version change through the under-cluster play is refused with a
+message naming upgrade.yml; upgrade.yml moves every node, one at a time, to KUBERNETES_VERSION and a second run
+changes nothing; an etcd backup is restored and brings back what was deleted after it; reset refuses to run unconfirmed (even with --limit), removes
 a confirmed node from the cluster and the node joins again; a half-joined node is refused with the reset command,
 reset, and joins. The tests run in file order on the same cluster."""
 
@@ -17,6 +19,8 @@ PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
 KUBECTL = REPO / ".lab" / "bin" / "kubectl"
 WORKER = "d2-2"
 NEW = "d2-3"
+PINS = dict(line.split("=", 1) for line in (REPO / "lab" / "versions.env").read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
+OLD, TARGET = PINS["KUBERNETES_PREVIOUS_VERSION"], PINS["KUBERNETES_VERSION"]
 
 
 def recap(output: str) -> dict:
@@ -34,6 +38,10 @@ def write_hosts(inv):
                                                        "ansible_python_interpreter": str(REPO / ".venv/bin/python")}
     (inv / "hosts.yml").write_text(yaml.safe_dump(doc))
     return doc
+
+
+def set_version(inv, version):
+    (inv / "group_vars" / "all" / "zz-version.yml").write_text(yaml.safe_dump({"kmetal_kubernetes_version": version}))
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +66,12 @@ def cluster(tmp_path_factory):
             "under_cluster_flannel_chart": str(REPO / "charts/kmetal/charts/flannel"),
             "kmetal_etcd_backup_dir": str(tmp / "backups"),
         }))
+        set_version(inv, OLD)
         write_hosts(inv)
         for play in ("hosts.yml", "under_cluster.yml"):
             proc = playbook(inv, PLAYS / play, timeout=1800)
             assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        print("\nd2: a 2-node under cluster in %.0f s" % (time.monotonic() - start))
+        print("\nd2: a 2-node under cluster on %s in %.0f s" % (OLD, time.monotonic() - start))
         yield {"inventory": inv, "kubeconfig": kubeconfig, "tmp": tmp}
     finally:
         lab("hosts", "down", "--prefix", PREFIX)
@@ -108,6 +117,50 @@ def test_scale_with_limit_joins_the_new_node_and_touches_nothing_else(cluster):
     assert not others, "scale --limit %s changed other hosts: %s" % (NEW, others)
     ready(cluster, NEW)
     print("\nscale: playbook %.0f s; host start + playbook + Ready %.0f s" % (seconds, time.monotonic() - start))
+
+
+def test_a_version_change_outside_upgrade_yml_is_refused_and_changes_nothing(cluster):
+    set_version(cluster["inventory"], TARGET)
+    proc, _ = run(cluster, "under_cluster.yml", ok=False)
+    assert proc.returncode != 0
+    assert "runs %s and kmetal_kubernetes_version is %s" % (OLD, TARGET) in proc.stdout, proc.stdout[-3000:]
+    assert "kmetal.platform.upgrade" in proc.stdout
+    changed = {h: c["changed"] for h, c in recap(proc.stdout).items() if c["changed"]}
+    assert not changed, changed
+    assert set(kubelet_versions(cluster).values()) == {OLD}
+
+
+def kubelet_versions(cluster):
+    nodes = yaml.safe_load(kubectl(cluster, "get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
+
+
+def test_upgrade_moves_every_node_one_at_a_time_and_a_second_run_changes_nothing(cluster):
+    set_version(cluster["inventory"], TARGET)
+    proc, seconds = run(cluster, "upgrade.yml")
+    assert kubelet_versions(cluster) == {"d2-1": TARGET, WORKER: TARGET, NEW: TARGET}
+    config = yaml.safe_load(kubectl(cluster, "-n", "kube-system", "get", "configmap", "kubeadm-config",
+                                    "-o", "jsonpath={.data.ClusterConfiguration}").stdout)
+    assert config["kubernetesVersion"] == TARGET
+
+    def images():
+        return kubectl(cluster, "-n", "kube-system", "get", "pods", "-o", "jsonpath={.items[*].spec.containers[*].image}").stdout.split()
+
+    # kube-proxy's DaemonSet rolls its pods after kubeadm changed it: wait for the roll, not a fixed time.
+    assert wait(lambda: not any(i.endswith(":" + OLD) for i in images()), timeout=300, step=2), images()
+    assert {"registry.k8s.io/kube-apiserver:" + TARGET, "registry.k8s.io/kube-proxy:" + TARGET} <= set(images()), images()
+    # serial: 1, control plane first: each node is drained, upgraded and uncordoned before the next is drained.
+    events = re.findall(r"^TASK \[kmetal\.platform\.under_cluster : Under cluster \| (drain the node|uncordon the node)\][ *]*\n"
+                        r"(?:changed|ok): \[(\S+?)(?: ->[^\]]*)?\]", proc.stdout, flags=re.M)
+    assert events == [(step, node) for node in ("d2-1", WORKER, NEW) for step in ("drain the node", "uncordon the node")], events
+    nodes = yaml.safe_load(kubectl(cluster, "get", "nodes", "-o", "json").stdout)["items"]
+    assert not [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
+    for node in ("d2-1", WORKER, NEW):
+        ready(cluster, node)
+    again, again_s = run(cluster, "upgrade.yml")
+    changed = {h: c["changed"] for h, c in recap(again.stdout).items() if c["changed"]}
+    assert not changed, "a second upgrade run changed %s" % changed
+    print("\nupgrade %s -> %s of 3 nodes: %.0f s; second run %.0f s, no change" % (OLD, TARGET, seconds, again_s))
 
 
 def test_etcd_backup_and_restore_bring_back_a_deleted_configmap(cluster):

@@ -20,6 +20,13 @@ def download_files(names, arch, kubernetes_version, versions, base_urls, checksu
     return {f["name"]: {"url": f["url"], "checksum": "sha256:" + f["sha256"], "version": f["version"], "path": f["path"]} for f in files}
 
 
+def untrusted_mirror(result, check_mode, mirror_ca_pem):
+    """True for a download that failed only because a dry run on a fresh host does not trust the site mirror's CA
+    yet (host_prep installs it earlier in the same real run): a predicted change, not an error."""
+    return bool(check_mode and mirror_ca_pem and isinstance(result, dict)
+                and "CERTIFICATE_VERIFY_FAILED" in str(result.get("msg", "")))
+
+
 class FilterModule:
     def filters(self):
-        return {"download_files": download_files}
+        return {"download_files": download_files, "untrusted_mirror": untrusted_mirror}
