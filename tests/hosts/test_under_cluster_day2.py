@@ -6,9 +6,12 @@ changes nothing; an etcd backup is restored and brings back what was deleted aft
 a confirmed node from the cluster and the node joins again; a half-joined node is refused with the reset command,
 reset, and joins. The tests run in file order on the same cluster."""
 
+import json
+import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -44,16 +47,35 @@ def set_version(inv, version):
     (inv / "group_vars" / "all" / "zz-version.yml").write_text(yaml.safe_dump({"kmetal_kubernetes_version": version}))
 
 
+def mirror_both_versions(tmp):
+    """An air-gapped upgrade: the site's mirror holds the running version's artifacts beside the target's. The
+    manifest of the site at OLD (kmetal.platform.artifacts with OLD's kubeadm, which lists OLD's images) joins the
+    lab's, and the mirror is filled with both (what the mirror playbook does on a real site before an upgrade)."""
+    cache = Path(os.environ.get("KMETAL_CACHE", Path.home() / ".cache" / "kmetal"))
+    old = tmp / "manifest-%s.json" % OLD
+    proc = playbook(REPO / "inventories" / "lab" / "hosts.yml", PLAYS / "artifacts.yml", "-e", "kmetal_kubernetes_version=" + OLD,
+                    "-e", "artifacts_kubeadm_binary=%s" % (cache / "bin" / ("kubeadm-" + OLD)), "-e", "artifacts_manifest_path=%s" % old,
+                    "-e", "artifacts_print_table=false")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    merged = json.loads((REPO / ".lab" / "mirror" / "manifest.json").read_text())
+    keys = {"files": ("name", "arch", "version"), "images": ("ref",), "charts": ("name",), "packages": ("name",)}
+    for kind, key in keys.items():
+        have = {tuple(i[k] for k in key) for i in merged.get(kind, [])}
+        merged[kind] = merged.get(kind, []) + [i for i in json.loads(old.read_text()).get(kind, []) if tuple(i[k] for k in key) not in have]
+    (tmp / "manifest.json").write_text(json.dumps(merged))
+    up = lab("mirror", "up", "--manifest", str(tmp / "manifest.json"))
+    assert up.returncode == 0, up.stdout + up.stderr
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    # A running mirror (also one started from another checkout) is used as it is: never refilled, never stopped.
     was_running = lab("mirror", "status").returncode == 0
-    if not was_running:
-        up = lab("mirror", "up")
-        assert up.returncode == 0, up.stderr
+    up = lab("mirror", "up")
+    assert up.returncode == 0, up.stderr
     tmp = tmp_path_factory.mktemp("day2")
     try:
         start = time.monotonic()
+        mirror_both_versions(tmp)
         hosts = hosts_up(PREFIX, 2)
         subnet = hosts["all"]["vars"]["kmetal_lab_management_subnet"]
         vip = ".".join(subnet.split(".")[:3]) + ".10"
@@ -75,7 +97,10 @@ def cluster(tmp_path_factory):
         yield {"inventory": inv, "kubeconfig": kubeconfig, "tmp": tmp}
     finally:
         lab("hosts", "down", "--prefix", PREFIX)
-        if not was_running:
+        # The lab's own manifest again (the demo's and the other tests' mirror), or no mirror as before.
+        if was_running:
+            lab("mirror", "up")
+        else:
             lab("mirror", "down")
 
 
