@@ -30,6 +30,9 @@ REAL_ONLY = {
     "Under cluster | switch kube-vip to admin.conf now that init is done",
     "Under cluster | fetch admin.conf",
     "Under cluster | Flannel's release",
+    # Commands a dry run skips; it predicts the change that triggers them (the mirror's CA file, the networkd files).
+    "Host prep | refresh the trust store",
+    "Host network | arm the rollback timer and reload, detached, with networkd",
 }
 
 
@@ -120,11 +123,15 @@ def addresses(cluster):
 
 def test_check_mode_on_fresh_hosts_predicts_what_the_first_run_changes(cluster):
     predicted, real = cluster["predicted"], cluster["real"]
+    problems = []
     for host in sorted(set(predicted) | set(real)):
         wrong = predicted.get(host, set()) - real.get(host, set())
-        assert not wrong, "%s: --check predicted changes the real run did not make: %s" % (host, sorted(wrong))
+        if wrong:
+            problems.append("%s: --check predicted changes the real run did not make: %s" % (host, sorted(wrong)))
         unforeseen = real.get(host, set()) - predicted.get(host, set()) - REAL_ONLY
-        assert not unforeseen, "%s: the real run changed what --check did not predict: %s" % (host, sorted(unforeseen))
+        if unforeseen:
+            problems.append("%s: the real run changed what --check did not predict: %s" % (host, sorted(unforeseen)))
+    assert not problems, "\n".join(problems)
     print("\n--check predicted %d changed tasks; the real run changed %d (kubeadm's own steps only for real)"
           % (sum(map(len, predicted.values())), sum(map(len, real.values()))))
 
