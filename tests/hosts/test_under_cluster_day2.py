@@ -52,7 +52,7 @@ def mirror_both_versions(tmp):
     manifest of the site at OLD (kmetal.platform.artifacts with OLD's kubeadm, which lists OLD's images) joins the
     lab's, and the mirror is filled with both (what the mirror playbook does on a real site before an upgrade)."""
     cache = Path(os.environ.get("KMETAL_CACHE", Path.home() / ".cache" / "kmetal"))
-    old = tmp / "manifest-%s.json" % OLD
+    old = tmp / ("manifest-%s.json" % OLD)
     proc = playbook(REPO / "inventories" / "lab" / "hosts.yml", PLAYS / "artifacts.yml", "-e", "kmetal_kubernetes_version=" + OLD,
                     "-e", "artifacts_kubeadm_binary=%s" % (cache / "bin" / ("kubeadm-" + OLD)), "-e", "artifacts_manifest_path=%s" % old,
                     "-e", "artifacts_print_table=false")
