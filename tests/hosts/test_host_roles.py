@@ -104,7 +104,6 @@ def test_a_change_that_cuts_the_management_path_rolls_back_by_itself(tmp_path):
         assert address in ssh(address, "ip -br addr show mgmt0").stdout
         again = playbook(path, play)
         assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
-        assert re.search(r"refresh the package index from the mirror\] \**\nskipping", again.stdout), again.stdout[-3000:]
     finally:
         lab("hosts", "down", "--prefix", prefix)
 
@@ -280,7 +279,6 @@ def test_host_network_takes_mgmt0_over_from_ifupdown_and_a_rollback_gives_it_bac
         assert "/etc/systemd/network/50-kmetal-mgmt0.network" in rest, after.stdout
         again = playbook(path, play)
         assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
-        assert re.search(r"refresh the package index from the mirror\] \**\nskipping", again.stdout), again.stdout[-3000:]
     finally:
         lab("hosts", "down", "--prefix", prefix)
 
