@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.kmetal.platform.plugins.module_utils import _lifecycle
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
 from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
@@ -48,6 +49,7 @@ CLUSTER_ARGS = dict(
     wait_for={"type": "list", "elements": "str", "default": ["Available"],
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 600},
+    **_lifecycle.LIFECYCLE_ARGS
 )
 
 
@@ -151,6 +153,7 @@ def build_cluster(p):
             problems.int_range(field + ".replicas", wreplicas, 0, 1000)
             deployment["replicas"] = wreplicas if wreplicas is not None else 1
         deployments.append(deployment)
+    _lifecycle.validate(p, problems)
     problems.raise_if_any()
 
     labels = dict(p.get("labels") or {})
@@ -195,14 +198,19 @@ def summary(obj):
         "version": ((obj.get("spec") or {}).get("topology") or {}).get("version"),
         "phase": status.get("phase"),
         "conditions": {c.get("type"): c.get("status") for c in status.get("conditions") or []},
+        "sleeping": _lifecycle.sleeping(obj),
+        "wake_replicas": _lifecycle.wake_replicas(obj),
     }
 
 
-def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn=None):
-    """The cluster checks, the same for a module call and a fleet, when a write is coming: the variables against
+def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn=None, params=None):
+    """The cluster checks, the same for a module call and a fleet. First, with the module's PARAMS, the lifecycle
+    (_lifecycle.settle: sleep and wake, the version guard). Then, when a write is coming: the variables against
     the ClusterClass's schemas (read once per snapshot), and the namespace exists (or DECLARED, {(kind, namespace,
     name)} the same run writes, has it). In check mode a missing namespace returns "predict": nothing can be dry-run
     in it, so the cluster would be created as given."""
+    if params is not None:
+        _lifecycle.settle(desired, live, params, warn)
     if not needs_apply(desired, live):
         return None
     meta, topology = desired["metadata"], desired["spec"]["topology"]
@@ -227,6 +235,22 @@ def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn
     return None
 
 
+def _wait_present(client, p, ns, asleep, result):
+    """wait: a sleeping cluster until its control plane reports Sleeping (its conditions say unavailable then);
+    a version change until the control plane runs the new version (the seconds it took in the result); then the
+    conditions of wait_for."""
+    if asleep:
+        result["control_plane"], _seconds = _lifecycle.wait_control_plane(client, p["name"], ns, _lifecycle.asleep, p["wait_timeout"], "report Sleeping")
+        return client.get("Cluster", p["name"], ns)
+    if "upgrade" in result:
+        target = result["upgrade"]["to"]
+        result["control_plane"], result["upgrade"]["seconds"] = _lifecycle.wait_control_plane(
+            client, p["name"], ns, lambda report: _lifecycle.runs_version(report, target), p["wait_timeout"], "run %s" % target)
+    wanted = p["wait_for"]
+    return client.wait("Cluster", p["name"], ns, lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
+                       p["wait_timeout"], "conditions %s to be True" % ", ".join(wanted))
+
+
 def cluster_reconcile(module, connect):
     p = module.params
     desired = build_cluster(p)
@@ -243,19 +267,21 @@ def cluster_reconcile(module, connect):
             client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
         return result
     result = {"changed": False}
-    if cluster_check(desired, live, Snapshot(client), check_mode=module.check_mode, warn=module.warn) == "predict":
+    if cluster_check(desired, live, Snapshot(client), check_mode=module.check_mode, warn=module.warn, params=p) == "predict":
         result.update(changed=True, cluster=desired, summary=summary(desired))
         if module._diff:
             result["diff"] = diff_entry(None, desired, cluster_ident)
         return result
-    changed, before, after = apply_object(client, desired, live, module.check_mode)
+    changed, before, after = apply_object(client, desired, live, module.check_mode,
+                                          check=lambda current: _lifecycle.settle(desired, current, p, module.warn))
     result["changed"] = changed
     if changed and module._diff:
         result["diff"] = diff_entry(before, after, cluster_ident)
+    old, new = ((live or {}).get("spec") or {}).get("topology", {}).get("version"), desired["spec"]["topology"]["version"]
+    if live is not None and old != new:
+        result["upgrade"] = {"from": old, "to": new}
     if p["wait"] and not module.check_mode:
-        wanted = p["wait_for"]
-        after = client.wait("Cluster", p["name"], ns, lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
-                            p["wait_timeout"], "conditions %s to be True" % ", ".join(wanted))
+        after = _wait_present(client, p, ns, _lifecycle.sleeping(desired), result)
     result["cluster"] = normalize(after)
     result["summary"] = summary(after) if after else None
     return result

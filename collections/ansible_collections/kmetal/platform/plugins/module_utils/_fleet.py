@@ -37,6 +37,8 @@ FLEET_ARGS = dict(
     prune_selector={"type": "str"},
     fail_fast={"type": "bool", "default": False},
     workers={"type": "int", "default": 8},
+    artifact_manifest={"type": "path"},
+    available_versions={"type": "list", "elements": "str"},
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
@@ -44,7 +46,7 @@ TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
 CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
-                "pod_cidrs", "service_cidrs", "workers", "variables")
+                "pod_cidrs", "service_cidrs", "workers", "variables", "sleep")
 
 # Kinds listed whole, not only what the collection labelled: the per-item modules see every namespace, VPC and subnet
 # too (a namespace the collection did not create must be seen to be refused, not adopted);
@@ -121,6 +123,9 @@ def module_params(tenant, defaults, where, problems):
             params["namespace"] = t["namespace"]
         if not params.get("machine_size") and defaults.get("machine_size"):
             params["machine_size"] = defaults["machine_size"]
+        for key in ("artifact_manifest", "available_versions"):  # the version guard's list, fleet-wide
+            if defaults.get(key) is not None:
+                params.setdefault(key, defaults[key])
         out["clusters"].append(params)
     return out
 
@@ -222,7 +227,7 @@ class Fleet(object):
             cwhere = "%s.clusters[%d]" % (where, i)
             if self._declare(cluster, cwhere, problems):
                 self.clusters.append(cluster)
-                self.items.append((cluster, self._cluster_check(cluster, cwhere)))
+                self.items.append((cluster, self._cluster_check(cluster, cwhere, cluster_params[i])))
         for obj, _check in self.items[first_item:]:
             self.owners.setdefault((obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]), name)
         for key in self.absent[first_absent:]:
@@ -305,9 +310,10 @@ class Fleet(object):
                 siblings=self._subnets.get(subnet["spec"]["vpc"]), check_mode=self.check_mode, warn=self._warn)
         return check
 
-    def _cluster_check(self, cluster, where):
+    def _cluster_check(self, cluster, where, params=None):
         def check(live, snapshot):
-            _at(where, _cluster.cluster_check, cluster, live, snapshot, declared=self._declared, check_mode=self.check_mode, warn=self._warn)
+            _at(where, _cluster.cluster_check, cluster, live, snapshot, declared=self._declared, check_mode=self.check_mode, warn=self._warn,
+                params=params)
         return check
 
     def _warn(self, text):

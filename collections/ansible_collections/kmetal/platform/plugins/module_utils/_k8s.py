@@ -89,6 +89,8 @@ KINDS = {k.kind: k for k in (
     Kind("IP", "kubeovn.io/v1", "ips", False),
     Kind("Cluster", "cluster.x-k8s.io/v1beta2", "clusters", True),
     Kind("ClusterClass", "cluster.x-k8s.io/v1beta2", "clusterclasses", True),
+    Kind("KamajiControlPlane", "controlplane.cluster.x-k8s.io/v1alpha2", "kamajicontrolplanes", True),
+    Kind("TenantControlPlane", "kamaji.clastix.io/v1alpha1", "tenantcontrolplanes", True),
 )}
 
 

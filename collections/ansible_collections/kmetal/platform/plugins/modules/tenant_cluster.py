@@ -17,6 +17,22 @@ description:
   - When a write is needed and the ClusterClass exists, the variables are checked against its declared variable
     schemas (C(spec.variables[].schema.openAPIV3Schema)) before the write; unknown variables are an error.
   - Optionally waits for the cluster's conditions (C(Available), C(ControlPlaneReady)...).
+  - O(sleep=true) puts the hosted control plane to sleep (control-plane replicas 0; Kamaji reports the tenant
+    control plane C(Sleeping)) and keeps the replica count it had in the Cluster's C(kmetal.io/wake-replicas)
+    annotation. O(sleep=false) wakes it to that count (or to O(control_plane.replicas) when given), not to a default.
+    Left out, a sleeping cluster stays asleep: a re-run of an inventory never wakes a cluster by accident.
+  - A version change is checked before any write - refused while the cluster sleeps ("wake it first"), when it is a
+    downgrade, when it skips a minor version, and when the version is not in O(available_versions) or in the
+    platform's artifact manifest (O(artifact_manifest)). The upgrade is Kamaji's blue/green rollout of the control
+    plane (a new Deployment revision with maxSurge 100%, the old pods kept until the new ones are ready); with
+    O(wait=true) the module waits until the control plane reports the new version and returns the seconds it took
+    in RV(upgrade.seconds).
+  - What happens to the workers - Cluster API's topology controller upgrades the control plane first; once it runs
+    the new version, each worker machine deployment rolls out new KubeVirt VMs of the new version (its rollout
+    strategy, by default one VM more at a time, none unavailable) and deletes the old ones after draining them. The
+    worker boot image (the chart's C(tenants.defaults.workerImage)) must carry a kubelet the new control plane
+    accepts (at most three minors older). The module does not wait for the workers unless O(wait_for) names
+    C(WorkersAvailable).
   - O(state=absent) deletes the cluster and can wait until it is gone.
 author:
   - kMetal platform team (@kmetal)
@@ -53,7 +69,10 @@ options:
     default: {}
     suboptions:
       replicas:
-        description: Control-plane replicas, 0 to 9 (0 puts the tenant control plane to sleep).
+        description:
+          - Control-plane replicas, 0 to 9 (0 puts the tenant control plane to sleep, as O(sleep=true)).
+          - With O(sleep=true), the count to wake to; with O(sleep=false), the count to wake to instead of the kept one.
+          - Left out, a count this collection wrote earlier (a wake) is kept, not dropped.
         type: int
       data_store_name:
         description: The Kamaji DataStore.
@@ -132,6 +151,25 @@ options:
     description: Seconds to wait.
     type: int
     default: 600
+  sleep:
+    description:
+      - V(true) puts the control plane to sleep (replicas 0), keeping the replica count to wake to on the Cluster
+        (annotation C(kmetal.io/wake-replicas)); V(false) wakes it to that count.
+      - Left out, the cluster's sleep state is kept as it is.
+      - With O(wait=true), a sleep waits until the control plane reports C(Sleeping) (Kamaji's TenantControlPlane, or
+        the KamajiControlPlane with no replicas), not for O(wait_for).
+    type: bool
+  artifact_manifest:
+    description:
+      - The platform's artifact manifest (the JSON the C(kmetal.platform.artifacts) playbook writes,
+        C(artifacts_manifest_path)). A new version must be one it holds tenant images for (the images with source
+        C(runtime:kamaji-tenant <version>)).
+      - With neither this nor O(available_versions), the version is not checked against a list.
+    type: path
+  available_versions:
+    description: The tenant Kubernetes versions this platform can run, instead of O(artifact_manifest).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -173,6 +211,30 @@ EXAMPLES = r"""
     wait: true
     wait_for: [ControlPlaneReady]
 
+- name: Put the idle cluster dev to sleep (its control-plane replica count is kept on the Cluster)
+  kmetal.platform.tenant_cluster:
+    name: dev
+    tenant: acme
+    version: v1.34.1
+    sleep: true
+
+- name: Wake it, to the replica count it had
+  kmetal.platform.tenant_cluster:
+    name: dev
+    tenant: acme
+    version: v1.34.1
+    sleep: false
+
+- name: Upgrade prod one minor, checked against the platform's artifacts, and time the control plane's rollout
+  kmetal.platform.tenant_cluster:
+    name: prod
+    tenant: acme
+    version: v1.35.0
+    artifact_manifest: "{{ inventory_dir }}/artifacts/manifest.json"
+    wait: true
+    wait_for: [ControlPlaneAvailable]
+  register: upgraded   # upgraded.upgrade.seconds: how long the control plane took to run v1.35.0
+
 - name: Delete it and wait until it is gone
   kmetal.platform.tenant_cluster:
     name: prod
@@ -190,7 +252,20 @@ summary:
   description: Name, namespace, tenant, version, phase and condition statuses of the cluster.
   returned: when O(state=present)
   type: dict
-  sample: {"name": "prod", "namespace": "tenant-acme", "phase": "Provisioned", "conditions": {"Available": "True"}}
+  sample: {"name": "prod", "namespace": "tenant-acme", "phase": "Provisioned", "conditions": {"Available": "True"},
+           "sleeping": false, "wake_replicas": null}
+upgrade:
+  description: The version change of this run (C(from), C(to)) and, with O(wait=true), the C(seconds) until the control plane reported C(to).
+  returned: when the version changed
+  type: dict
+  sample: {"from": "v1.34.1", "to": "v1.35.0", "seconds": 16.2}
+control_plane:
+  description:
+    - What the control plane reported at the end of a wait for sleep or an upgrade - the KamajiControlPlane's name, the
+      version it runs, Kamaji's status (C(Sleeping), C(Ready), C(Upgrading)...), its replicas and ready replicas.
+  returned: with O(wait=true), when the cluster went to sleep or changed version
+  type: dict
+  sample: {"kind": "KamajiControlPlane", "name": "prod-x7k2p", "version": "v1.35.0", "status": "Ready", "replicas": 2, "ready_replicas": 2}
 api_requests:
   description: How many HTTP requests the module sent to the API server.
   returned: always

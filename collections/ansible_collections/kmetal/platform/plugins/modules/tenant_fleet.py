@@ -47,7 +47,7 @@ options:
         C(nat_outgoing), C(private), C(allow_subnets), C(namespaces), C(mtu)) and C(clusters) (a list of
         M(kmetal.platform.tenant_cluster) options C(name), C(class_name), C(class_namespace), C(version),
         C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
-        C(workers), C(variables)).
+        C(workers), C(variables), C(sleep)).
       - An unknown key is an error, not ignored.
       - C(adopt_namespace) as in M(kmetal.platform.tenant) - an existing namespace this collection did not create is
         refused without it.
@@ -117,6 +117,13 @@ options:
     description: Tenants written at the same time.
     type: int
     default: 8
+  artifact_manifest:
+    description: The version guard's artifact manifest for every cluster, as M(kmetal.platform.tenant_cluster)'s O(artifact_manifest).
+    type: path
+  available_versions:
+    description: The version guard's versions for every cluster, as M(kmetal.platform.tenant_cluster)'s O(available_versions).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
