@@ -3,6 +3,7 @@ Kamaji CAPI provider CRDs): sleep and wake, and guarded upgrades. No controller 
 report (a KamajiControlPlane's status, a TenantControlPlane's version) is written through the status subresource
 while the module waits, as Kamaji would."""
 
+import json
 import time
 
 import pytest
@@ -50,6 +51,13 @@ def control_plane(k8s, ns, cluster, name="dev-cp", version="v1.34.1", replicas_=
         "apiGroup": "controlplane.cluster.x-k8s.io", "kind": "KamajiControlPlane", "name": name}}}, field_manager="capi-topology")
     kcp_status(k8s, ns, name, version=version, replicas_=replicas_, ready=replicas_)
     return name
+
+
+def until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
 
 
 def kcp_status(k8s, ns, name, version, replicas_, ready):
@@ -115,8 +123,7 @@ def test_sleep_with_wait_returns_what_kamaji_reports(play, k8s, klass):
     play([task("tenant_cluster", **args(ns, control_plane={"replicas": 2}))])
     name = control_plane(k8s, ns, "dev", replicas_=2)
     waiting = play([task("tenant_cluster", **args(ns, sleep=True, wait=True, wait_timeout=60))], background=True)
-    time.sleep(4)
-    assert replicas(get_cluster(k8s, ns, "dev")) == 0  # written, now waiting for the control plane
+    until(lambda: replicas(get_cluster(k8s, ns, "dev")) == 0)  # written, now waiting for the control plane
     kcp_status(k8s, ns, name, version="v1.34.1", replicas_=0, ready=0)
     done = waiting()[0]
     assert done["changed"] and done["summary"]["sleeping"] is True
@@ -139,3 +146,93 @@ def test_fleet_sleeps_and_refuses_an_upgrade_of_a_sleeping_cluster(play, k8s, kl
     assert upgrade.writes == []
     woke = play([fleet_task([dict(tenant, clusters=[dict(cluster, sleep=False, control_plane={"service_type": "LoadBalancer"})])], klass)])
     assert woke[0]["changed"] and replicas(get_cluster(k8s, ns, "c1")) == 2
+
+
+VERSIONS = ["v1.34.1", "v1.34.2", "v1.35.0", "v1.36.0"]
+
+
+def tenant_control_plane(k8s, ns, name, version, status):
+    """Kamaji's TenantControlPlane of the KamajiControlPlane NAME, with the version and status it reports."""
+    custom = client.CustomObjectsApi(k8s)
+    body = {"apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "TenantControlPlane", "metadata": {"name": name},
+            "spec": {"controlPlane": {"deployment": {"replicas": 2}, "service": {"serviceType": "LoadBalancer"}},
+                     "kubernetes": {"version": version, "kubelet": {"cgroupfs": "systemd"}}}}
+    try:
+        custom.create_namespaced_custom_object(*KAMAJI, ns, "tenantcontrolplanes", body)
+    except client.ApiException as err:
+        if err.status != 409:
+            raise
+    custom.patch_namespaced_custom_object_status(*KAMAJI, ns, "tenantcontrolplanes", name, {
+        "status": {"kubernetesResources": {"version": {"version": version, "status": status}}}})
+
+
+def test_upgrade_guards_refuse_before_any_write(play, k8s, klass, tmp_path):
+    ns = klass
+    play([task("tenant_cluster", **args(ns, control_plane={"replicas": 2}, available_versions=VERSIONS))])
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"images": [
+        {"ref": "registry.k8s.io/kube-apiserver:%s" % v, "source": "runtime:kamaji-tenant %s" % v} for v in ("v1.34.1", "v1.35.0")]
+        + [{"ref": "registry.k8s.io/kube-apiserver:v1.35.1", "source": "kubeadm"}]}))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"images": [{"ref": "registry.k8s.io/kube-apiserver:v1.34.4", "source": "kubeadm"}]}))
+    run = play([task("tenant_cluster", ignore_errors=True, **args(ns, version=v, **extra)) for v, extra in [
+        ("v1.33.9", {"available_versions": VERSIONS}),
+        ("v1.36.0", {"available_versions": VERSIONS}),
+        ("v1.35.3", {"available_versions": VERSIONS}),
+        ("v1.35.1", {"artifact_manifest": str(manifest)}),
+        ("v1.35.0", {"artifact_manifest": str(tmp_path / "missing.json")}),
+        ("v1.35.0", {"artifact_manifest": str(empty)}),
+        ("v1.35.0", {"artifact_manifest": str(manifest), "available_versions": VERSIONS}),
+        ("v1.35.0", {"available_versions": ["1.35"]}),
+    ]])
+    down, skip, absent, not_in_manifest, missing, no_tenants, both, bad_list = run.results
+    assert "v1.33.9 is older than the running v1.34.1: a control plane is never downgraded" in down["msg"]
+    assert "v1.36.0 skips a minor version from v1.34.1: upgrade one minor at a time (next: v1.35.x)" in skip["msg"]
+    assert "v1.35.3 is not in available_versions (it holds: v1.34.1, v1.34.2, v1.35.0, v1.36.0)" in absent["msg"]
+    assert "v1.35.1 is not in the artifact manifest %s (it holds: v1.34.1, v1.35.0)" % manifest in not_in_manifest["msg"]
+    assert "artifact_manifest: %s cannot be read as the platform's artifact manifest" % (tmp_path / "missing.json") in missing["msg"]
+    assert "lists no tenant Kubernetes versions" in no_tenants["msg"]
+    assert "give available_versions or artifact_manifest, not both" in both["msg"]
+    assert "available_versions[0]: '1.35' is not a Kubernetes version" in bad_list["msg"]
+    for result in (missing, no_tenants, both, bad_list):
+        assert "api_requests" not in result  # refused before any request
+    assert all(r["failed"] for r in run.results) and run.writes == []
+    assert get_cluster(k8s, ns, "dev")["spec"]["topology"]["version"] == "v1.34.1"
+
+
+def test_upgrade_waits_for_the_control_plane_and_says_how_long(play, k8s, klass, tmp_path):
+    ns = klass
+    play([task("tenant_cluster", **args(ns, control_plane={"replicas": 2}))])
+    name = control_plane(k8s, ns, "dev", replicas_=2)
+    tenant_control_plane(k8s, ns, name, "v1.34.1", "Ready")
+    target = args(ns, version="v1.35.0", available_versions=VERSIONS)
+    predicted = play([task("tenant_cluster", **target)], check=True)
+    assert predicted[0]["changed"] and predicted[0]["upgrade"] == {"from": "v1.34.1", "to": "v1.35.0"} and predicted.writes == []
+
+    waiting = play([task("tenant_cluster", **dict(target, wait=True, wait_for=["ControlPlaneAvailable"], wait_timeout=90))], background=True)
+    until(lambda: get_cluster(k8s, ns, "dev")["spec"]["topology"]["version"] == "v1.35.0")
+    tenant_control_plane(k8s, ns, name, "v1.34.1", "Upgrading")  # blue/green: the new pods come up beside the old
+    time.sleep(2)
+    tenant_control_plane(k8s, ns, name, "v1.35.0", "Ready")
+    kcp_status(k8s, ns, name, version="v1.35.0", replicas_=2, ready=2)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    client.CustomObjectsApi(k8s).patch_namespaced_custom_object_status(*CAPI, ns, "clusters", "dev", {"status": {"conditions": [
+        {"type": "ControlPlaneAvailable", "status": "True", "reason": "Test", "message": "", "lastTransitionTime": now}]}})
+    done = waiting()[0]
+    assert done["changed"] and done["upgrade"]["from"] == "v1.34.1" and done["upgrade"]["to"] == "v1.35.0"
+    assert 2 <= done["upgrade"]["seconds"] < 90  # the Upgrading phase lasted 2 s
+    assert done["control_plane"]["version"] == "v1.35.0" and done["control_plane"]["status"] == "Ready"
+    again = play([task("tenant_cluster", **target)])
+    assert again[0]["changed"] is False and "upgrade" not in again[0]
+
+
+def test_fleet_refuses_a_downgrade_with_its_available_versions(play, k8s, klass, uniq, cleanup):  # noqa: F811
+    tenant = fleet(uniq[:5], 1)[0]
+    cleanup.append(tenant["name"])
+    cluster = dict(tenant["clusters"][0], version="v1.34.1")
+    play([fleet_task([dict(tenant, clusters=[cluster])], klass, available_versions=VERSIONS)])
+    down = play([dict(fleet_task([dict(tenant, clusters=[dict(cluster, version="v1.33.0")])], klass, available_versions=VERSIONS), ignore_errors=True),
+                 fleet_task([dict(tenant, clusters=[dict(cluster, version="v1.34.2")])], klass, available_versions=VERSIONS)])
+    assert down[0]["failed"] and "never downgraded" in down[0]["msg"] and "tenants[0] (%s).clusters[0]" % tenant["name"] in down[0]["msg"]
+    assert down[1]["changed"] and len(down.writes) == 1
+    assert get_cluster(k8s, "tenant-" + tenant["name"], "c1")["spec"]["topology"]["version"] == "v1.34.2"

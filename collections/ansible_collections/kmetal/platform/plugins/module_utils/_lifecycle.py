@@ -162,10 +162,10 @@ def settle(desired, live, p, warn=None):
             topology["controlPlane"] = dict(topology.get("controlPlane") or {}, replicas=live_replicas)
     if not annotations:
         del meta["annotations"]
-    guard_version(desired, live, p, where)
+    guard_version(desired, live, p, where, warn)
 
 
-def guard_version(desired, live, p, where):
+def guard_version(desired, live, p, where, warn=None):
     """Refuse, before any write, a version this cluster cannot move to: a change while it sleeps, a downgrade, a
     skipped minor, or a version the platform's artifacts do not hold (the control plane's images could not be
     pulled, and Kamaji forbids going back)."""
@@ -188,6 +188,8 @@ def guard_version(desired, live, p, where):
             raise KmetalError("%s skips a minor version from %s: upgrade one minor at a time (next: v%d.%d.x)"
                               % (target, current, have[0], have[1] + 1), obj=where, field="version")
     versions, source = available(p)
+    if versions is None and live is not None and warn:
+        warn("%s: %s -> %s was not checked against the platform's artifacts: give artifact_manifest or available_versions" % (where, current, target))
     if versions is not None and target not in versions:
         raise KmetalError("%s is not in %s (it holds: %s): its control-plane images may not be pullable on this site; add the version "
                           "to the tenants' versions and re-run kmetal.platform.artifacts (then the mirror), or pick one it holds"
