@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.kmetal.platform.plugins.module_utils import _lifecycle
+from ansible_collections.kmetal.platform.plugins.module_utils import _autoscaling, _lifecycle
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
 from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
@@ -42,6 +42,7 @@ CLUSTER_ARGS = dict(
         "replicas": {"type": "int"},
         "min_size": {"type": "int"},
         "max_size": {"type": "int"},
+        "capacity": _autoscaling.CAPACITY_OPTION,
     }},
     variables={"type": "dict", "default": {}},
     labels={"type": "dict", "default": {}},
@@ -49,7 +50,7 @@ CLUSTER_ARGS = dict(
     wait_for={"type": "list", "elements": "str", "default": ["Available"],
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 600},
-    **_lifecycle.LIFECYCLE_ARGS
+    **dict(_lifecycle.LIFECYCLE_ARGS, **_autoscaling.AUTOSCALING_ARGS)
 )
 
 
@@ -149,6 +150,7 @@ def build_cluster(p):
                 if min_size is not None and max_size is not None and min_size > max_size:
                     problems.add(field, "min_size %d is greater than max_size %d" % (min_size, max_size))
                 deployment["metadata"] = {"annotations": {AUTOSCALER_MIN: str(min_size), AUTOSCALER_MAX: str(max_size)}}
+                deployment["metadata"]["annotations"].update(_autoscaling.scale_from_zero(w, field, p, problems))
         else:
             problems.int_range(field + ".replicas", wreplicas, 0, 1000)
             deployment["replicas"] = wreplicas if wreplicas is not None else 1

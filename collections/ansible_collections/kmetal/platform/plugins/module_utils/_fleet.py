@@ -39,6 +39,7 @@ FLEET_ARGS = dict(
     workers={"type": "int", "default": 8},
     artifact_manifest={"type": "path"},
     available_versions={"type": "list", "elements": "str"},
+    machine_sizes={"type": "dict"},
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
@@ -123,7 +124,7 @@ def module_params(tenant, defaults, where, problems):
             params["namespace"] = t["namespace"]
         if not params.get("machine_size") and defaults.get("machine_size"):
             params["machine_size"] = defaults["machine_size"]
-        for key in ("artifact_manifest", "available_versions"):  # the version guard's list, fleet-wide
+        for key in ("artifact_manifest", "available_versions", "machine_sizes"):  # fleet-wide settings of every cluster
             if defaults.get(key) is not None:
                 params.setdefault(key, defaults[key])
         out["clusters"].append(params)

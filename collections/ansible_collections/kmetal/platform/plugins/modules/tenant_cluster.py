@@ -20,7 +20,7 @@ description:
   - O(sleep=true) puts the hosted control plane to sleep (control-plane replicas 0; Kamaji reports the tenant
     control plane C(Sleeping)) and keeps the replica count it had in the Cluster's C(kmetal.io/wake-replicas)
     annotation. O(sleep=false) wakes it to that count (or to O(control_plane.replicas) when given), not to a default.
-    Left out, a sleeping cluster stays asleep: a re-run of an inventory never wakes a cluster by accident.
+    Left out, a sleeping cluster stays asleep, so a re-run of an inventory never wakes a cluster by accident.
   - A version change is checked before any write - refused while the cluster sleeps ("wake it first"), when it is a
     downgrade, when it skips a minor version, and when the version is not in O(available_versions) or in the
     platform's artifact manifest (O(artifact_manifest)). The upgrade is Kamaji's blue/green rollout of the control
@@ -124,11 +124,39 @@ options:
         description: Fixed number of workers (1 when neither this nor the autoscaler bounds are given).
         type: int
       min_size:
-        description: Autoscaler lower bound (then replicas is left to the autoscaler).
+        description:
+          - Autoscaler lower bound (then replicas is left to the autoscaler - the module never writes it, so a re-run
+            after the autoscaler scaled the machine deployment changes nothing).
+          - 0 lets the autoscaler scale the machine deployment from zero; the module then writes the capacity the
+            autoscaler cannot read from a node that does not exist (C(capacity.cluster-autoscaler.kubernetes.io/cpu),
+            C(memory), C(ephemeral-disk), C(gpu-type), C(gpu-count), C(maxPods)) from the machine size (the worker class
+            when it names a size, else O(machine_size); sizes from O(machine_sizes)) and O(workers[].capacity).
         type: int
       max_size:
         description: Autoscaler upper bound.
         type: int
+      capacity:
+        description: The capacity of one machine for scaling from zero (O(workers[].min_size=0)), over the machine size's.
+        type: dict
+        suboptions:
+          cpu:
+            description: CPUs, a quantity (e.g. C(4)).
+            type: str
+          memory:
+            description: Memory, a quantity (e.g. C(8Gi)).
+            type: str
+          ephemeral_disk:
+            description: Ephemeral disk, a quantity.
+            type: str
+          max_pods:
+            description: Pods per node.
+            type: int
+          gpu_type:
+            description: The GPU resource name (e.g. C(nvidia.com/gpu)).
+            type: str
+          gpu_count:
+            description: GPUs per machine.
+            type: int
   variables:
     description: Further ClusterClass variables, name to value.
     type: dict
@@ -170,6 +198,12 @@ options:
     description: The tenant Kubernetes versions this platform can run, instead of O(artifact_manifest).
     type: list
     elements: str
+  machine_sizes:
+    description:
+      - The ClusterClass's machine sizes, name to C({cores, memory, disk, gpus}), for the scale-from-zero capacity.
+      - Omitted, the chart's default sizes (C(small) 2 cores 4Gi, C(medium) 4 cores 8Gi, C(large) 8 cores 16Gi); a site
+        with its own C(kmetal_machine_sizes) passes them here.
+    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
@@ -208,6 +242,10 @@ EXAMPLES = r"""
       - name: md-0
         min_size: 1
         max_size: 5
+      - name: batch        # scales to zero when idle; its capacity comes from the large size
+        class: large
+        min_size: 0
+        max_size: 10
     wait: true
     wait_for: [ControlPlaneReady]
 
@@ -259,6 +297,19 @@ upgrade:
   returned: when the version changed
   type: dict
   sample: {"from": "v1.34.1", "to": "v1.35.0", "seconds": 16.2}
+  contains:
+    from:
+      description: The version before the run.
+      type: str
+      returned: always
+    to:
+      description: The version of this run.
+      type: str
+      returned: always
+    seconds:
+      description: Seconds from the write until the control plane reported the new version.
+      type: float
+      returned: with O(wait=true)
 control_plane:
   description:
     - What the control plane reported at the end of a wait for sleep or an upgrade - the KamajiControlPlane's name, the

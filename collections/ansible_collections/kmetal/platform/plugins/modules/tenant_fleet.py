@@ -124,6 +124,9 @@ options:
     description: The version guard's versions for every cluster, as M(kmetal.platform.tenant_cluster)'s O(available_versions).
     type: list
     elements: str
+  machine_sizes:
+    description: The machine sizes for every cluster's scale-from-zero capacity, as M(kmetal.platform.tenant_cluster)'s O(machine_sizes).
+    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
