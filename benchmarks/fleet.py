@@ -159,6 +159,7 @@ def floor_worker(path, kubeconfig, action):
 def cluster_class(kubeconfig):
     sys.path.insert(0, str(REPO / "tests" / "modules"))
     from test_tenant_cluster_module import cluster_class as make
+    from test_tenant_cluster_module import default_datastore
 
     from ansible_collections.kmetal.platform.plugins.module_utils._k8s import Client
 
@@ -167,6 +168,7 @@ def cluster_class(kubeconfig):
     klass = make("kubevirt-kubeadm")
     klass["metadata"]["namespace"] = CLASS_NS
     client.apply(klass)
+    client.apply(default_datastore())  # the clusters' DataStore must exist (the chart's glue makes it on a platform)
 
 
 def measure(args, lab, audit, workdir):

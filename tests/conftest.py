@@ -44,6 +44,23 @@ def k8s(lab_api):
 
 
 @pytest.fixture(scope="session")
+def platform_datastore(k8s):
+    """The platform's default DataStore on the lab API (the chart's glue makes it on a real platform): a tenant
+    cluster's DataStore must exist, or the modules refuse it."""
+    from kubernetes import client
+
+    sys.path.insert(0, str(REPO / "tests" / "modules"))
+    from test_tenant_cluster_module import default_datastore
+
+    try:
+        client.CustomObjectsApi(k8s).create_cluster_custom_object("kamaji.clastix.io", "v1alpha1", "datastores", default_datastore())
+    except client.ApiException as err:
+        if err.status != 409:  # there already
+            raise
+    return "default"
+
+
+@pytest.fixture(scope="session")
 def audit(lab_api) -> AuditLog:
     return AuditLog(lab_api.audit_log)
 

@@ -187,7 +187,7 @@ def subnet_module_message(tmp_path, lab_api, name, vpc, cidr):
 
 
 @pytest.fixture
-def tenant_name(k8s):
+def tenant_name(k8s, platform_datastore):
     from kubernetes import client
 
     name = "sv-%s" % uuid.uuid4().hex[:6]

@@ -64,7 +64,7 @@ def module_events(audit, mark, user):
 
 
 @pytest.fixture
-def play(lab_api, audit, tmp_path, module_identity):
+def play(lab_api, audit, tmp_path, module_identity, platform_datastore):
     """play(tasks, check=False, diff=True, kubeconfig=None, background=False): run TASKS in one playbook on localhost."""
 
     def run(tasks, check=False, diff=True, kubeconfig=None, background=False, timeout=300, hosts=None):

@@ -33,6 +33,14 @@ def cluster_class(name):
     }
 
 
+def default_datastore():
+    """The platform's default DataStore, as the chart's glue makes it (tenant clusters reference it by name)."""
+    secret = {"secretReference": {"name": "etcd-certs", "namespace": "kmetal-flux", "keyPath": "ca.crt"}}
+    return {"apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "DataStore", "metadata": {"name": "default"},
+            "spec": {"driver": "etcd", "endpoints": ["etcd-0.etcd.kmetal-flux.svc.cluster.local:2379"],
+                     "tlsConfig": {"certificateAuthority": {"certificate": secret}}}}
+
+
 @pytest.fixture
 def klass(k8s, namespace):
     name = "kubevirt-kubeadm"

@@ -66,3 +66,83 @@ def test_the_platform_role_lists_the_inventorys_autoscaled_clusters(tmp_path):
     assert values["autoscaler"] == {"enabled": True, "clusters": [{"name": "prod", "namespace": "tenant-acme"}]}
     assert [d["metadata"]["name"] for d in c.documents(c.template(values).stdout) if d["kind"] == "Deployment"
             and d["metadata"]["name"].startswith("autoscaler-")] == ["autoscaler-tenant-acme-prod"]
+
+
+DEDICATED = {"datastores": {"dedicated": [
+    {"name": "tenant-acme", "replicas": 3, "backup": {"enabled": True, "retention": 5, "schedule": "0 3 * * *"}},
+    {"name": "tenant-globex", "replicas": 1, "backup": {"enabled": True, "target": "s3", "s3": {
+        "endpoint": "https://s3.example", "bucket": "backups", "prefix": "etcd/", "secretName": "s3-creds"}}}]}}
+
+
+def by_kind_name(values):
+    out = c.template(c.merge(c.BASE, values)).stdout
+    return {(d["kind"], d["metadata"]["name"]): d for d in c.documents(out) if "kmetal.io/datastore" in (d["metadata"].get("labels") or {})}
+
+
+def test_dedicated_datastore_etcd_its_certificates_and_backups():
+    objs = by_kind_name(DEDICATED)
+    assert by_kind_name({}) == {}
+    sts = objs[("StatefulSet", "tenant-acme-etcd")]
+    assert sts["spec"]["replicas"] == 3 and sts["metadata"]["namespace"] == "kmetal-flux"
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    domain = "tenant-acme-etcd.kmetal-flux.svc.cluster.local"
+    assert "--initial-cluster=" + ",".join("tenant-acme-etcd-%d=https://tenant-acme-etcd-%d.%s:2380" % (i, i, domain) for i in range(3)) in args
+    assert "--client-cert-auth=true" in args
+    assert objs[("Certificate", "tenant-acme-etcd-server")]["spec"]["dnsNames"][3] == "*." + domain
+    assert objs[("Certificate", "tenant-acme-etcd-ca")]["spec"]["isCA"] is True
+    assert objs[("Certificate", "tenant-acme-etcd-root-client")]["spec"]["commonName"] == "root"
+    # backups: etcdctl into the PVC, the newest 5 kept
+    job = objs[("CronJob", "tenant-acme-etcd-backup")]["spec"]
+    assert job["schedule"] == "0 3 * * *" and job["concurrencyPolicy"] == "Forbid"
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["command"][:1] == ["etcdctl"] and "snapshot" in pod["initContainers"][0]["command"]
+    assert "tail -n +6" in pod["containers"][0]["command"][2]
+    assert ("PersistentVolumeClaim", "tenant-acme-etcd-backups") in objs
+    # s3: the aws client with the secret's keys, no PVC
+    s3 = objs[("CronJob", "tenant-globex-etcd-backup")]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert s3["image"].startswith("docker.io/amazon/aws-cli:") and "s3://backups/etcd/" in s3["command"][2]
+    assert ("PersistentVolumeClaim", "tenant-globex-etcd-backups") not in objs
+
+
+def test_the_module_datastore_points_at_the_charts_etcd_and_secrets():
+    """The DataStore kmetal.platform.tenant_cluster makes and the etcd the chart runs agree on every name."""
+    import sys
+
+    sys.path.insert(0, str(c.REPO / "collections"))
+    from ansible_collections.kmetal.platform.plugins.module_utils import _datastore
+    from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems
+
+    store = _datastore.validate({"datastore": {"replicas": 3, "namespace": "kmetal-flux"}, "tenant": "acme"}, "tenant-acme", Problems("x"))
+    objs = by_kind_name(DEDICATED)
+    sts = objs[("StatefulSet", "tenant-acme-etcd")]
+    hosts = ["%s-%d.%s.kmetal-flux.svc.cluster.local:2379" % (sts["metadata"]["name"], i, sts["spec"]["serviceName"]) for i in range(3)]
+    assert store["spec"]["endpoints"] == hosts
+    tls = store["spec"]["tlsConfig"]
+    ca = objs[("Certificate", "tenant-acme-etcd-ca")]["spec"]["secretName"]
+    client = objs[("Certificate", "tenant-acme-etcd-root-client")]["spec"]["secretName"]
+    assert tls["certificateAuthority"]["certificate"]["secretReference"]["name"] == ca
+    assert tls["clientCertificate"]["certificate"]["secretReference"]["name"] == client
+
+
+@pytest.mark.parametrize("values,words", [
+    ({"datastores": {"dedicated": [{"name": "t", "replicas": 2}]}}, "/datastores/dedicated/0/replicas"),
+    ({"datastores": {"dedicated": [{"name": "t", "backup": {"enabled": True, "target": "s3"}}]}},
+     "backup.target s3 needs backup.s3.endpoint, bucket and secretName"),
+    ({"datastores": {"dedicated": [{"name": "t", "backup": {"enabled": True, "retention": 0}}]}}, "/datastores/dedicated/0/backup/retention"),
+    ({"datastores": {"dedicated": [{"name": "t", "backup": {"enabled": True, "target": "nfs"}}]}}, "/datastores/dedicated/0/backup/target"),
+])
+def test_bad_datastore_values_are_refused(values, words):
+    result = c.template(c.merge(c.BASE, values), check=False)
+    assert result.returncode != 0 and words in result.stderr, result.stderr
+
+
+def test_the_platform_role_lists_the_inventorys_dedicated_datastores(tmp_path):
+    tenants = [{"name": "acme", "datastore": {"replicas": 1, "backup": {"enabled": True, "retention": 3}}},
+               {"name": "globex", "namespace": "globex", "datastore": {"name": "globex-etcd-store"}},
+               {"name": "plain"}]
+    values = role_values(tmp_path, kmetal_tenants=tenants)
+    assert values["datastores"] == {"dedicated": [
+        {"name": "tenant-acme", "replicas": 1, "backup": {"enabled": True, "retention": 3}},
+        {"name": "globex-etcd-store", "replicas": 3}]}
+    assert ("StatefulSet", "tenant-acme-etcd") in {(d["kind"], d["metadata"]["name"]) for d in c.documents(c.template(values).stdout)}
+

@@ -20,7 +20,7 @@ from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import 
 from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import ListSnapshot
 
 # Objects are applied in this order: a namespace before what lives in it, a VPC before its subnets.
-ORDER = ("Namespace", "ResourceQuota", "LimitRange", "RoleBinding", "Vpc", "Vlan", "Subnet", "Cluster")
+ORDER = ("Namespace", "ResourceQuota", "LimitRange", "RoleBinding", "Vpc", "Vlan", "Subnet", "DataStore", "Cluster")
 
 
 def _key(obj):

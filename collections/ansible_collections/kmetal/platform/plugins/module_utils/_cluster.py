@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.kmetal.platform.plugins.module_utils import _autoscaling, _lifecycle
+from ansible_collections.kmetal.platform.plugins.module_utils import _autoscaling, _datastore, _lifecycle
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, needs_apply, normalize
 from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
@@ -50,6 +50,7 @@ CLUSTER_ARGS = dict(
     wait_for={"type": "list", "elements": "str", "default": ["Available"],
               "choices": ["Available", "ControlPlaneReady", "ControlPlaneAvailable", "WorkersAvailable"]},
     wait_timeout={"type": "int", "default": 600},
+    datastore=_datastore.DATASTORE_OPTION,
     **dict(_lifecycle.LIFECYCLE_ARGS, **_autoscaling.AUTOSCALING_ARGS)
 )
 
@@ -84,6 +85,8 @@ def build_cluster(p):
     if cp.get("data_store_name"):
         problems.subdomain("control_plane.data_store_name", cp["data_store_name"])
         cp_var["dataStoreName"] = cp["data_store_name"]
+    if ns and _datastore.validate(p, ns, problems):
+        cp_var["dataStoreName"] = _datastore.datastore_name(p, ns)  # the tenant's own
     net_var = {}
     for i, san in enumerate(cp.get("cert_sans") or []):
         if not (isinstance(san, str) and (_is_ip(san) or DNS1123_SUBDOMAIN.match(san.lower().lstrip("*.")))):
@@ -215,6 +218,7 @@ def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn
         _lifecycle.settle(desired, live, params, warn)
     if not needs_apply(desired, live):
         return None
+    _datastore.check_referenced(desired, snapshot, declared)
     meta, topology = desired["metadata"], desired["spec"]["topology"]
     cluster_ident = ident("Cluster", meta["name"], meta["namespace"])
     class_ref = topology["classRef"]
@@ -235,6 +239,25 @@ def cluster_check(desired, live, snapshot, declared=None, check_mode=False, warn
             return "predict"
         raise KmetalError("the namespace %s does not exist: create the tenant first (kmetal.platform.tenant)" % ns, obj=cluster_ident, field="namespace")
     return None
+
+
+def _apply_datastore(client, desired, live, module, result):
+    """The tenant's own DataStore (option datastore), written before the Cluster that references it and after the
+    Cluster's checks passed (a refused cluster writes nothing)."""
+    changed, before, after = apply_object(client, desired, live, module.check_mode, check=lambda current: _datastore.check_owner(desired, current))
+    result["datastore"] = normalize(after)
+    if changed:
+        result["changed"] = True
+        if module._diff:
+            result["diff"] = [diff_entry(before, after, ident("DataStore", desired["metadata"]["name"]))]
+
+
+def _add_diff(result, entry):
+    """The Cluster's diff, after the DataStore's when the run wrote both."""
+    if isinstance(result.get("diff"), list):
+        result["diff"].append(entry)
+    else:
+        result["diff"] = entry
 
 
 def _wait_present(client, p, ns, asleep, result):
@@ -269,16 +292,25 @@ def cluster_reconcile(module, connect):
             client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
         return result
     result = {"changed": False}
-    if cluster_check(desired, live, Snapshot(client), check_mode=module.check_mode, warn=module.warn, params=p) == "predict":
+    store = _datastore.validate(p, ns, Problems(ident("DataStore", _datastore.datastore_name(p, ns))))
+    declared = None
+    if store is not None:
+        store_live = client.get("DataStore", store["metadata"]["name"])
+        _datastore.check_owner(store, store_live)
+        declared = {("DataStore", None, store["metadata"]["name"]): "datastore"}
+    verdict = cluster_check(desired, live, Snapshot(client), declared=declared, check_mode=module.check_mode, warn=module.warn, params=p)
+    if store is not None:
+        _apply_datastore(client, store, store_live, module, result)
+    if verdict == "predict":
         result.update(changed=True, cluster=desired, summary=summary(desired))
         if module._diff:
-            result["diff"] = diff_entry(None, desired, cluster_ident)
+            _add_diff(result, diff_entry(None, desired, cluster_ident))
         return result
     changed, before, after = apply_object(client, desired, live, module.check_mode,
                                           check=lambda current: _lifecycle.settle(desired, current, p, module.warn))
-    result["changed"] = changed
+    result["changed"] = changed or result["changed"]
     if changed and module._diff:
-        result["diff"] = diff_entry(before, after, cluster_ident)
+        _add_diff(result, diff_entry(before, after, cluster_ident))
     old, new = ((live or {}).get("spec") or {}).get("topology", {}).get("version"), desired["spec"]["topology"]["version"]
     if live is not None and old != new:
         result["upgrade"] = {"from": old, "to": new}

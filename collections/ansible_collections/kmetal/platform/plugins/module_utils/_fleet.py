@@ -14,7 +14,7 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _network, _tenant
+from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _datastore, _network, _tenant
 from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, obj_ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
@@ -43,7 +43,9 @@ FLEET_ARGS = dict(
 )
 
 # The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
-TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
+TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters", "datastore")
+# The keys of a tenant's datastore its clusters get (the rest, e.g. backup, is the chart's: the platform role's values).
+DATASTORE_KEYS = ("name", "replicas", "namespace")
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
 CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
@@ -52,7 +54,7 @@ CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_pla
 # Kinds listed whole, not only what the collection labelled: the per-item modules see every namespace, VPC and subnet
 # too (a namespace the collection did not create must be seen to be refused, not adopted);
 # (a subnet's VPC may be foreign, and an overlap with a foreign subnet of the same VPC must be refused).
-UNFILTERED = {"Namespace": None, "Vpc": None, "Subnet": None}
+UNFILTERED = {"Namespace": None, "Vpc": None, "Subnet": None, "DataStore": None}
 
 
 def _pick(entry, keys, where, problems):
@@ -124,6 +126,8 @@ def module_params(tenant, defaults, where, problems):
             params["namespace"] = t["namespace"]
         if not params.get("machine_size") and defaults.get("machine_size"):
             params["machine_size"] = defaults["machine_size"]
+        if isinstance(t.get("datastore"), dict) and "datastore" not in params:  # the tenant's own DataStore, for each of its clusters
+            params["datastore"] = {k: v for k, v in t["datastore"].items() if k in DATASTORE_KEYS}
         for key in ("artifact_manifest", "available_versions", "machine_sizes"):  # fleet-wide settings of every cluster
             if defaults.get(key) is not None:
                 params.setdefault(key, defaults[key])
@@ -226,6 +230,10 @@ class Fleet(object):
                 self.items.append((subnet, self._subnet_check(subnet, nets, name, swhere)))
         for i, cluster in enumerate(clusters):
             cwhere = "%s.clusters[%d]" % (where, i)
+            store = _datastore.validate(cluster_params[i], cluster["metadata"]["namespace"], Problems(cwhere))
+            if store is not None and (store["kind"], None, store["metadata"]["name"]) not in self._declared:
+                self._declare(store, cwhere + ".datastore", problems)  # once per tenant: its clusters share it
+                self.items.append((store, lambda live, _snapshot, store=store, at=cwhere: _at(at, _datastore.check_owner, store, live)))
             if self._declare(cluster, cwhere, problems):
                 self.clusters.append(cluster)
                 self.items.append((cluster, self._cluster_check(cluster, cwhere, cluster_params[i])))

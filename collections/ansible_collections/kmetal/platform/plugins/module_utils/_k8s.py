@@ -91,6 +91,7 @@ KINDS = {k.kind: k for k in (
     Kind("ClusterClass", "cluster.x-k8s.io/v1beta2", "clusterclasses", True),
     Kind("KamajiControlPlane", "controlplane.cluster.x-k8s.io/v1alpha2", "kamajicontrolplanes", True),
     Kind("TenantControlPlane", "kamaji.clastix.io/v1alpha1", "tenantcontrolplanes", True),
+    Kind("DataStore", "kamaji.clastix.io/v1alpha1", "datastores", False),
 )}
 
 

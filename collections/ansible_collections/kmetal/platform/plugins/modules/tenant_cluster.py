@@ -75,7 +75,9 @@ options:
           - Left out, a count this collection wrote earlier (a wake) is kept, not dropped.
         type: int
       data_store_name:
-        description: The Kamaji DataStore.
+        description:
+          - The Kamaji DataStore. It must exist (or be the one O(datastore) creates in the same run); a missing one is
+            refused before any write, naming the DataStores the platform has.
         type: str
         default: default
       cert_sans:
@@ -179,6 +181,29 @@ options:
     description: Seconds to wait.
     type: int
     default: 600
+  datastore:
+    description:
+      - The tenant's own Kamaji DataStore, created by the module (before the Cluster) and referenced by the cluster's
+        C(controlPlane.dataStoreName) - a dedicated etcd per tenant, so that its backups and restores touch no other
+        tenant (etcd cannot back up one key prefix alone).
+      - The etcd itself is the kMetal chart's (values C(datastores.dedicated), one entry per tenant, which the platform
+        role fills from the inventory's tenants with a C(datastore)); the DataStore points at its pods
+        (C(<name>-etcd-<i>.<name>-etcd.<namespace>.svc.cluster.local:2379)) and at the cert-manager secrets the chart
+        makes (C(<name>-etcd-ca), C(<name>-etcd-root-client)).
+      - A DataStore of that name that this collection did not create, or another tenant's, is refused.
+    type: dict
+    suboptions:
+      name:
+        description: The DataStore's name (default the cluster's namespace, C(tenant-<tenant>), shared by the tenant's clusters).
+        type: str
+      replicas:
+        description: etcd members, an odd number from 1 to 7 (as in the chart's entry).
+        type: int
+        default: 3
+      namespace:
+        description: Where the chart runs the dedicated etcd and its secrets (the kMetal release's namespace).
+        type: str
+        default: kmetal-flux
   sleep:
     description:
       - V(true) puts the control plane to sleep (replicas 0), keeping the replica count to wake to on the Cluster
@@ -249,6 +274,14 @@ EXAMPLES = r"""
     wait: true
     wait_for: [ControlPlaneReady]
 
+- name: Cluster prod of tenant acme on the tenant's own etcd (the chart runs it; see datastores.dedicated)
+  kmetal.platform.tenant_cluster:
+    name: prod
+    tenant: acme
+    version: v1.34.1
+    datastore:
+      replicas: 3            # DataStore tenant-acme, controlPlane.dataStoreName tenant-acme
+
 - name: Put the idle cluster dev to sleep (its control-plane replica count is kept on the Cluster)
   kmetal.platform.tenant_cluster:
     name: dev
@@ -292,6 +325,10 @@ summary:
   type: dict
   sample: {"name": "prod", "namespace": "tenant-acme", "phase": "Provisioned", "conditions": {"Available": "True"},
            "sleeping": false, "wake_replicas": null}
+datastore:
+  description: The tenant's DataStore after the run, with O(datastore).
+  returned: with O(datastore)
+  type: dict
 upgrade:
   description: The version change of this run (C(from), C(to)) and, with O(wait=true), the C(seconds) until the control plane reported C(to).
   returned: when the version changed

@@ -48,6 +48,8 @@ options:
         M(kmetal.platform.tenant_cluster) options C(name), C(class_name), C(class_namespace), C(version),
         C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
         C(workers), C(variables), C(sleep)).
+      - A tenant's C(datastore) (C(name), C(replicas), C(namespace), as M(kmetal.platform.tenant_cluster)'s C(datastore) option;
+        other keys, such as C(backup), are the chart's) gives all its clusters the tenant's own DataStore.
       - An unknown key is an error, not ignored.
       - C(adopt_namespace) as in M(kmetal.platform.tenant) - an existing namespace this collection did not create is
         refused without it.
