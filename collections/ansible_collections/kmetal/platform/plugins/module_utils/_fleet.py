@@ -49,7 +49,7 @@ DATASTORE_KEYS = ("name", "replicas", "namespace")
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
 CLUSTER_KEYS = ("name", "class_name", "class_namespace", "version", "control_plane", "machine_size", "bootstrap_server_address", "subnet",
-                "pod_cidrs", "service_cidrs", "workers", "variables", "sleep")
+                "pod_cidrs", "service_cidrs", "workers", "variables", "sleep", "labels")
 
 # Kinds listed whole, not only what the collection labelled: the per-item modules see every namespace, VPC and subnet
 # too (a namespace the collection did not create must be seen to be refused, not adopted);

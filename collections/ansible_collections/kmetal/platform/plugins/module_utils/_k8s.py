@@ -92,6 +92,9 @@ KINDS = {k.kind: k for k in (
     Kind("KamajiControlPlane", "controlplane.cluster.x-k8s.io/v1alpha2", "kamajicontrolplanes", True),
     Kind("TenantControlPlane", "kamaji.clastix.io/v1alpha1", "tenantcontrolplanes", True),
     Kind("DataStore", "kamaji.clastix.io/v1alpha1", "datastores", False),
+    Kind("Profile", "config.projectsveltos.io/v1beta1", "profiles", True),
+    Kind("ClusterProfile", "config.projectsveltos.io/v1beta1", "clusterprofiles", False),
+    Kind("Deployment", "apps/v1", "deployments", True),
 )}
 
 

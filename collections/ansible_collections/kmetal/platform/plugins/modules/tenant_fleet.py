@@ -47,7 +47,8 @@ options:
         C(nat_outgoing), C(private), C(allow_subnets), C(namespaces), C(mtu)) and C(clusters) (a list of
         M(kmetal.platform.tenant_cluster) options C(name), C(class_name), C(class_namespace), C(version),
         C(control_plane), C(machine_size), C(bootstrap_server_address), C(subnet), C(pod_cidrs), C(service_cidrs),
-        C(workers), C(variables), C(sleep)).
+        C(workers), C(variables), C(sleep), C(labels) - the Cluster's labels, which fleet profiles select, see
+        M(kmetal.platform.cluster_profile)).
       - A tenant's C(datastore) (C(name), C(replicas), C(namespace), as M(kmetal.platform.tenant_cluster)'s C(datastore) option;
         other keys, such as C(backup), are the chart's) gives all its clusters the tenant's own DataStore.
       - An unknown key is an error, not ignored.
