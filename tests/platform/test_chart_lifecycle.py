@@ -146,3 +146,21 @@ def test_the_platform_role_lists_the_inventorys_dedicated_datastores(tmp_path):
         {"name": "globex-etcd-store", "replicas": 3}]}
     assert ("StatefulSet", "tenant-acme-etcd") in {(d["kind"], d["metadata"]["name"]) for d in c.documents(c.template(values).stdout)}
 
+
+def control_plane_template(values):
+    out = c.template(c.merge(c.BASE, values)).stdout
+    return next(d for d in c.documents(out) if d["kind"] == "KamajiControlPlaneTemplate")["spec"]["template"]["spec"]
+
+
+def test_tenant_control_planes_spread_across_sites_and_nodes():
+    spread = control_plane_template({})["deployment"]["topologySpreadConstraints"]
+    assert [(s["topologyKey"], s["whenUnsatisfiable"]) for s in spread] == [
+        ("topology.kubernetes.io/zone", "ScheduleAnyway"), ("kubernetes.io/hostname", "ScheduleAnyway")]
+    for s in spread:  # each control plane's pods, each revision on its own; no key in both (the API server refuses that)
+        assert s["matchLabelKeys"] == ["pod-template-hash"]
+        assert s["labelSelector"]["matchExpressions"] == [{"key": "kamaji.clastix.io/name", "operator": "Exists"}]
+    strict = control_plane_template({"multiSite": {"controlPlaneSpread": {"whenUnsatisfiable": "DoNotSchedule"}}})
+    assert strict["deployment"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
+    assert "deployment" not in control_plane_template({"multiSite": {"controlPlaneSpread": {"enabled": False}}})
+    bad = c.template(c.merge(c.BASE, {"multiSite": {"controlPlaneSpread": {"whenUnsatisfiable": "Never"}}}), check=False)
+    assert bad.returncode != 0 and "whenUnsatisfiable" in bad.stderr

@@ -132,10 +132,50 @@ def _vlans(site, errors):
 
 def _control_plane(site, errors):
     count = site.get("control_plane_count", 0)
+    witnesses = len(site.get("witness_hosts") or [])
     if count < 1:
         errors.append("kmetal_control_plane has no hosts: put 1 or 3 (an odd number) hosts in it")
-    elif count % 2 == 0:
+    elif (count + witnesses) % 2 == 0 and witnesses:
+        errors.append(f"kmetal_control_plane has {count} hosts plus {witnesses} witness(es) in kmetal_etcd_witness, an even number of "
+                      f"etcd members: etcd needs an odd count for quorum (3 or 5)")
+    elif count % 2 == 0 and not witnesses:
         errors.append(f"kmetal_control_plane has {count} hosts, an even number: etcd needs an odd count for quorum (1, 3 or 5)")
+
+
+def _sites(site, errors, warnings):
+    """Multi-site: the etcd members (control-plane hosts and witnesses) spread so that no site holds a quorum, and a
+    control plane on two sites has a witness in a third. SITE's host_sites maps each host to its kmetal_site."""
+    sites = {h: s for h, s in (site.get("host_sites") or {}).items() if s}
+    members = list(site.get("control_plane_hosts") or [])
+    witnesses = list(site.get("witness_hosts") or [])
+    if not sites and not witnesses:
+        return  # one site: nothing to spread
+    for host in members + witnesses:
+        if host not in sites:
+            errors.append(f"{host}: kmetal_site is not set: on a multi-site installation every etcd member (the control-plane and "
+                          f"witness hosts) names its site")
+    placed = [sites[h] for h in members + witnesses if h in sites]
+    total = len(members) + len(witnesses)
+    quorum = total // 2 + 1
+    by_site = {s: placed.count(s) for s in sorted(set(placed))}
+    cp_sites = sorted({sites[h] for h in members if h in sites})
+    witness_sites = sorted({sites[h] for h in witnesses if h in sites})
+    if len(by_site) > 1:
+        for name, count in by_site.items():
+            if count >= quorum:
+                errors.append(f"site {name} holds {count} of the {total} etcd members, a quorum: losing that site stops the under "
+                              f"cluster's control plane, and a site holding one can decide alone; spread them so that no site "
+                              f"holds {quorum} (e.g. one control-plane host per site, or a witness in a third site)")
+    if len(cp_sites) == 2 and not [s for s in witness_sites if s not in cp_sites]:
+        errors.append(f"the control plane spans two sites ({', '.join(cp_sites)}) with no witness in a third: whichever site fails, "
+                      f"the other cannot tell a failure from a split; add an etcd witness host (group kmetal_etcd_witness) whose "
+                      f"kmetal_site is neither")
+    for host in witnesses:
+        if sites.get(host) in cp_sites:
+            errors.append(f"{host}: the witness is in site {sites[host]}, with control-plane hosts: put it in a third location")
+    if len(cp_sites) == 1 and len(sites) > 1 and members:
+        warnings.append(f"every control-plane host is in site {cp_sites[0]}: the under cluster's control plane does not survive the "
+                        f"loss of that site")
 
 
 def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
@@ -257,6 +297,7 @@ def preflight_problems(site, hosts):
     _mtu(site, errors)
     site_vlans = _vlans(site, errors)
     _control_plane(site, errors)
+    _sites(site, errors, warnings)
     _mirrors(site, errors)
     for host in hosts:
         _host(site, host, site_vlans, ranges, errors, warnings)
