@@ -164,3 +164,64 @@ def test_tenant_control_planes_spread_across_sites_and_nodes():
     assert "deployment" not in control_plane_template({"multiSite": {"controlPlaneSpread": {"enabled": False}}})
     bad = c.template(c.merge(c.BASE, {"multiSite": {"controlPlaneSpread": {"whenUnsatisfiable": "Never"}}}), check=False)
     assert bad.returncode != 0 and "whenUnsatisfiable" in bad.stderr
+
+
+GPU = {"gpu": {"devices": [{"selector": "10de:2236", "resourceName": "nvidia.com/GA102GL_A10"}]},
+       "tenants": {"machineSizes": {"gpu-a10": {"cores": 8, "memory": "32Gi", "disk": "100Gi",
+                                                "gpus": [{"resource": "nvidia.com/GA102GL_A10", "count": 2}]}}}}
+
+
+def test_gpu_passthrough_permits_the_devices_and_adds_a_gpu_machine_size():
+    docs = c.documents(c.template(c.merge(c.BASE, GPU)).stdout)
+    kubevirt = next(d for d in docs if d["kind"] == "KubeVirt")["spec"]["configuration"]
+    assert kubevirt["permittedHostDevices"] == {"pciHostDevices": [{"pciVendorSelector": "10DE:2236", "resourceName": "nvidia.com/GA102GL_A10"}]}
+    assert "HostDevices" in kubevirt["developerConfiguration"]["featureGates"]
+    template = next(d for d in docs if d["kind"] == "KubevirtMachineTemplate" and d["metadata"]["name"] == "kubevirt-kubeadm-gpu-a10")
+    devices = template["spec"]["template"]["spec"]["virtualMachineTemplate"]["spec"]["template"]["spec"]["domain"]["devices"]
+    assert devices["hostDevices"] == [{"name": "gpu0-0", "deviceName": "nvidia.com/GA102GL_A10"}, {"name": "gpu0-1", "deviceName": "nvidia.com/GA102GL_A10"}]
+    klass = next(d for d in docs if d["kind"] == "ClusterClass")
+    assert "gpu-a10" in next(v for v in klass["spec"]["variables"] if v["name"] == "machineSize")["schema"]["openAPIV3Schema"]["enum"]
+    patch = next(p for p in klass["spec"]["patches"] if p["name"] == "machine-size-gpu-a10")["definitions"][0]["jsonPatches"][-1]
+    assert patch["path"].endswith("/domain/devices/hostDevices") and len(patch["value"]) == 2  # default-worker sized gpu-a10
+    # without GPUs nothing changes: no permitted devices, no hostDevices
+    plain = c.documents(c.template(c.BASE).stdout)
+    assert "permittedHostDevices" not in next(d for d in plain if d["kind"] == "KubeVirt")["spec"].get("configuration", {})
+
+
+def test_a_gpu_size_whose_resource_is_not_permitted_is_refused():
+    values = c.merge(c.BASE, {"tenants": GPU["tenants"]})
+    result = c.template(values, check=False)
+    assert result.returncode != 0
+    assert "tenants.machineSizes.gpu-a10.gpus[0].resource nvidia.com/GA102GL_A10 is not one of gpu.devices' resourceName" in result.stderr
+    bad = c.template(c.merge(c.BASE, {"gpu": {"devices": [{"selector": "nvidia", "resourceName": "x"}]}}), check=False)
+    assert bad.returncode != 0 and "/gpu/devices/0/selector" in bad.stderr
+
+
+def test_the_platform_role_permits_the_hosts_gpus(tmp_path):
+    values = role_values(tmp_path, kmetal_gpu_devices=[{"address": "0000:3b:00.0", "selector": "10de:2236", "resource": "nvidia.com/GA102GL_A10"}])
+    assert values["gpu"] == {"devices": [{"selector": "10DE:2236", "resourceName": "nvidia.com/GA102GL_A10"}]}
+
+
+def test_lifecycle_objects_pass_the_lab_apis_real_schemas(lab_api, namespace):
+    """The autoscaler, a dedicated etcd with both backup targets, the spread control-plane template and the GPU size
+    (the KubeVirt CR with permitted devices, the KubevirtMachineTemplate with host devices), server-side dry run."""
+    import uuid
+
+    from test_chart_lab import dry_run, scoped_values
+
+    suffix = uuid.uuid4().hex[:6]
+    values = c.merge(scoped_values(namespace, suffix, glue_only=True), c.merge(GPU, {
+        "autoscaler": {"enabled": True, "namespace": namespace, "clusters": [{"name": "prod", "namespace": namespace}]},
+        "datastores": {"namespace": namespace, "dedicated": DEDICATED["datastores"]["dedicated"]}}))
+    docs = [d for d in c.documents(c.template(values, namespace=namespace).stdout)
+            if d["kind"] in ("KubeVirt", "KubevirtMachineTemplate", "KamajiControlPlaneTemplate", "StatefulSet", "CronJob", "Certificate",
+                             "Issuer", "Deployment", "PersistentVolumeClaim", "Service")
+            and (d["metadata"].get("namespace") in (None, namespace))]
+    kinds = {d["kind"] for d in docs}
+    assert {"KubeVirt", "KubevirtMachineTemplate", "KamajiControlPlaneTemplate", "StatefulSet", "CronJob", "Certificate", "Deployment"} <= kinds
+    for doc in docs:
+        doc["metadata"].setdefault("namespace", namespace)
+        if doc["kind"] == "KubeVirt":
+            doc["metadata"]["name"] = "kubevirt-" + suffix
+    result = dry_run(lab_api, docs)
+    assert result.returncode == 0, result.stderr

@@ -142,6 +142,45 @@ def _control_plane(site, errors):
         errors.append(f"kmetal_control_plane has {count} hosts, an even number: etcd needs an odd count for quorum (1, 3 or 5)")
 
 
+CONTAINERS = ("systemd-nspawn", "container", "lxc", "docker", "podman", "containerd")
+
+
+def _gpus(site, host, errors, warnings):
+    """GPU passthrough: each named device exists and its IOMMU group holds only devices handed to VMs too (all of a
+    group go to vfio-pci together; PCI bridges, class 0x0604, excepted). Skipped with the reason where the hardware
+    cannot be checked (a container, no IOMMU)."""
+    name, wanted = host.get("name", "?"), list(host.get("gpus") or [])
+    if not wanted:
+        return
+    facts = host.get("gpu_facts") or []
+    groups = next((int(line.split()[1]) for line in facts if line.startswith("iommu ")), 0)
+    if host.get("virtualization_role") == "guest" and host.get("virtualization_type") in CONTAINERS:
+        warnings.append(f"{name}: GPU passthrough checks skipped: it is a container ({host.get('virtualization_type')}), which owns no PCI "
+                        f"devices; kmetal_gpu_devices {', '.join(wanted)} are checked on real servers")
+        return
+    if groups == 0:
+        message = (f"{name}: the kernel has no IOMMU groups, so kmetal_gpu_devices ({', '.join(wanted)}) cannot be passed to VMs: set "
+                   f"host_prep_iommu: true (intel_iommu=on/amd_iommu=on iommu=pt), reboot, and turn VT-d/AMD-Vi on in the firmware")
+        if site.get("allow_missing_kvm"):
+            warnings.append(message + " (GPU checks skipped: preflight_allow_missing_kvm)")
+        else:
+            errors.append(message)
+        return
+    for address in wanted:
+        if f"missing {address}" in facts:
+            errors.append(f"{name}: kmetal_gpu_devices {address}: no such PCI device (lspci -D lists the addresses)")
+            continue
+        others = []
+        for line in facts:
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "group" and parts[1] == address and parts[2] not in wanted and not parts[3].startswith("0x0604"):
+                others.append(parts[2])
+        if others:
+            errors.append(f"{name}: kmetal_gpu_devices {address}: its IOMMU group also holds {', '.join(sorted(others))}, which would go to "
+                          f"vfio-pci with it: add them to kmetal_gpu_devices (e.g. the GPU's audio function) or move the card to a slot "
+                          f"with a group of its own")
+
+
 def _sites(site, errors, warnings):
     """Multi-site: the etcd members (control-plane hosts and witnesses) spread so that no site holds a quorum, and a
     control plane on two sites has a witness in a third. SITE's host_sites maps each host to its kmetal_site."""
@@ -301,6 +340,7 @@ def preflight_problems(site, hosts):
     _mirrors(site, errors)
     for host in hosts:
         _host(site, host, site_vlans, ranges, errors, warnings)
+        _gpus(site, host, errors, warnings)
     return {"errors": errors, "warnings": warnings}
 
 

@@ -56,3 +56,38 @@ def test_a_control_plane_in_one_of_several_sites_is_a_warning():
     errors, warnings = check(["cp1"], [], {"cp1": "a", "worker1": "b"})
     assert errors == [] and "every control-plane host is in site a" in warnings[0]
 
+
+from ansible_collections.kmetal.platform.plugins.filter.network_preflight import _gpus  # noqa: E402
+
+GPU_FACTS = ["iommu 42", "group 0000:3b:00.0 0000:3b:00.0 0x030200", "group 0000:3b:00.0 0000:3b:00.1 0x040300",
+             "group 0000:3b:00.0 0000:3a:00.0 0x060400"]
+
+
+def gpus(host, site=None):
+    errors, warnings = [], []
+    _gpus(site or {}, dict({"name": "gpu-1"}, **host), errors, warnings)
+    return errors, warnings
+
+
+def test_a_gpu_whose_group_holds_only_listed_devices_and_bridges_passes():
+    assert gpus({"gpus": ["0000:3b:00.0", "0000:3b:00.1"], "gpu_facts": GPU_FACTS}) == ([], [])
+
+
+def test_a_gpu_sharing_its_iommu_group_is_refused():
+    errors, _ = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": GPU_FACTS})
+    assert "its IOMMU group also holds 0000:3b:00.1, which would go to vfio-pci with it" in errors[0]
+
+
+def test_missing_device_and_missing_iommu():
+    errors, _ = gpus({"gpus": ["0000:99:00.0"], "gpu_facts": ["iommu 3", "missing 0000:99:00.0"]})
+    assert "0000:99:00.0: no such PCI device" in errors[0]
+    errors, _ = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": ["iommu 0"]})
+    assert "the kernel has no IOMMU groups" in errors[0] and "host_prep_iommu: true" in errors[0]
+
+
+def test_hardware_checks_skipped_with_the_reason_where_they_cannot_run():
+    errors, warnings = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": ["iommu 0"], "virtualization_role": "guest",
+                             "virtualization_type": "systemd-nspawn"})
+    assert errors == [] and "GPU passthrough checks skipped: it is a container (systemd-nspawn)" in warnings[0]
+    errors, warnings = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": ["iommu 0"]}, {"allow_missing_kvm": True})
+    assert errors == [] and "GPU checks skipped: preflight_allow_missing_kvm" in warnings[0]
