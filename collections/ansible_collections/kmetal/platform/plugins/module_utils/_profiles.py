@@ -57,8 +57,9 @@ def build_profile(p):
     for i, chart in enumerate(p.get("helm_charts") or []):
         for key in ("repositoryURL", "releaseName", "releaseNamespace"):
             if not chart.get(key):
-                problems.add("helm_charts[%d].%s" % (i, key), "is required (Sveltos' helmCharts entry: repositoryURL, repositoryName, chartName, "
-                                                             "chartVersion, releaseName, releaseNamespace)")
+                problems.add("helm_charts[%d].%s" % (i, key),
+                             "is required (Sveltos' helmCharts entry: repositoryURL, repositoryName, chartName, chartVersion, releaseName, "
+                             "releaseNamespace)")
     for i, ref in enumerate(p.get("policy_refs") or []):
         if ref.get("kind") not in ("ConfigMap", "Secret", "GitRepository", "OCIRepository", "Bucket"):
             problems.add("policy_refs[%d].kind" % i, "%r is not one of ConfigMap, Secret, GitRepository, OCIRepository, Bucket" % (ref.get("kind"),))

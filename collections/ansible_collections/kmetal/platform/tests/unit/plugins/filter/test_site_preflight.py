@@ -32,9 +32,9 @@ def test_three_sites_one_member_each():
 
 
 def test_two_sites_with_a_witness_in_a_third():
-    errors, _ = check(["cp1", "cp2"], ["w1"], {"cp1": "a", "cp2": "b", "w1": "cloud"})
+    errors, _warnings = check(["cp1", "cp2"], ["w1"], {"cp1": "a", "cp2": "b", "w1": "cloud"})
     assert errors == []
-    errors, _ = check(["cp1", "cp2", "cp3", "cp4"], ["w1"], {"cp1": "a", "cp2": "a", "cp3": "b", "cp4": "b", "w1": "cloud"})
+    errors, _warnings = check(["cp1", "cp2", "cp3", "cp4"], ["w1"], {"cp1": "a", "cp2": "a", "cp3": "b", "cp4": "b", "w1": "cloud"})
     assert errors == []
 
 
@@ -48,7 +48,7 @@ def test_two_sites_with_a_witness_in_a_third():
     (["cp1", "cp2", "cp3"], ["w1"], {"cp1": "a", "cp2": "b", "cp3": "c", "w1": "d"}, "3 hosts plus 1 witness(es) in kmetal_etcd_witness, an even"),
 ])
 def test_refused(control_plane, witnesses, sites, words):
-    errors, _ = check(control_plane, witnesses, sites)
+    errors, _warnings = check(control_plane, witnesses, sites)
     assert any(words in e for e in errors), errors
 
 
@@ -74,14 +74,14 @@ def test_a_gpu_whose_group_holds_only_listed_devices_and_bridges_passes():
 
 
 def test_a_gpu_sharing_its_iommu_group_is_refused():
-    errors, _ = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": GPU_FACTS})
+    errors, _warnings = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": GPU_FACTS})
     assert "its IOMMU group also holds 0000:3b:00.1, which would go to vfio-pci with it" in errors[0]
 
 
 def test_missing_device_and_missing_iommu():
-    errors, _ = gpus({"gpus": ["0000:99:00.0"], "gpu_facts": ["iommu 3", "missing 0000:99:00.0"]})
+    errors, _warnings = gpus({"gpus": ["0000:99:00.0"], "gpu_facts": ["iommu 3", "missing 0000:99:00.0"]})
     assert "0000:99:00.0: no such PCI device" in errors[0]
-    errors, _ = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": ["iommu 0"]})
+    errors, _warnings = gpus({"gpus": ["0000:3b:00.0"], "gpu_facts": ["iommu 0"]})
     assert "the kernel has no IOMMU groups" in errors[0] and "host_prep_iommu: true" in errors[0]
 
 
