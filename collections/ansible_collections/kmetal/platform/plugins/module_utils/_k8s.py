@@ -89,6 +89,13 @@ KINDS = {k.kind: k for k in (
     Kind("IP", "kubeovn.io/v1", "ips", False),
     Kind("Cluster", "cluster.x-k8s.io/v1beta2", "clusters", True),
     Kind("ClusterClass", "cluster.x-k8s.io/v1beta2", "clusterclasses", True),
+    # what the platform's install waits for and reports on (workloads_ready)
+    Kind("Pod", "v1", "pods", True),
+    Kind("Event", "v1", "events", True),
+    Kind("Deployment", "apps/v1", "deployments", True),
+    Kind("StatefulSet", "apps/v1", "statefulsets", True),
+    Kind("DaemonSet", "apps/v1", "daemonsets", True),
+    Kind("Job", "batch/v1", "jobs", True),
 )}
 
 
