@@ -116,9 +116,15 @@ class CertManager:
 
 
 @pytest.fixture(scope="module")
-def cm(lab_api, k8s, tmp_path_factory):
+def built():
+    """The binaries and the vendored chart, checked before the lab API is started for nothing."""
     version = paths.versions()["CERT_MANAGER_VERSION"]
-    bins, chart = _binaries(version), _chart(version)
+    return _binaries(version), _chart(version)
+
+
+@pytest.fixture(scope="module")
+def cm(built, lab_api, k8s, tmp_path_factory):
+    bins, chart = built
     core = client.CoreV1Api(k8s)
     ns = f"t-cert-manager-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels={"kmetal.io/test": "true"})))
@@ -137,7 +143,8 @@ def cm(lab_api, k8s, tmp_path_factory):
             _wait(f"CRD {d['metadata']['name']} established", lambda n=d["metadata"]["name"]: any(
                 c.type == "Established" and c.status == "True" for c in ext.read_custom_resource_definition(n).status.conditions or []))
 
-    ports = {k: _free_port() for k in ("controller-metrics", "controller-healthz", "webhook-secure", "webhook-healthz", "webhook-metrics", "cainjector-metrics")}
+    ports = {k: _free_port() for k in ("controller-metrics", "controller-healthz", "webhook-secure", "webhook-healthz", "webhook-metrics",
+                                       "cainjector-metrics")}
     state = CertManager(ns, lab_api.kubeconfig, bins, docs, ports, {n: tmp / f"{n}.log" for n in NAMES})
     kube = f"--kubeconfig={lab_api.kubeconfig}"
     # Leader election in the test's namespace rather than the chart's kube-system: a Lease left by an earlier,
