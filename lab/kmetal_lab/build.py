@@ -421,8 +421,9 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
     v = pins["CAPK_VERSION"]
     image(f"quay.io/capk/capk-manager:{v}", {"manager": b.go("capk-manager", v, "capk", "sigs.k8s.io/cluster-api-provider-kubevirt")}, manager)
     # Not built: the Kamaji control-plane provider (v0.20.0 needs a Kamaji pseudo-version the proxy refuses, and
-    # the proxy refuses every other provider version) and cert-manager (its commands are nested modules the
-    # proxy does not serve).
+    # the proxy refuses every other provider version). cert-manager's commands are nested modules the proxy does
+    # not serve: cert_manager_images builds them from lab/go/cert-manager instead.
+    specs += cert_manager_images(b, base)
     v = pins["KAMAJI_VERSION"]
     image(f"docker.io/clastix/kamaji:{v}", {"kamaji": b.go("kamaji", v, "kamaji", "github.com/clastix/kamaji")},
           {"User": "65532:65532", "WorkingDir": "/", "Entrypoint": ["/kamaji"]})
@@ -446,6 +447,32 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
         v = pins[pin]
         image(f"ghcr.io/fluxcd/{name}:{v}", {f"usr/local/bin/{name}": b.go(name, v, name, f"github.com/fluxcd/{name}")},
               {"User": "65534:65534", "Entrypoint": [name]})
+    return specs
+
+
+def cert_manager_images(b: Builder, base: Path) -> list:
+    """quay.io/jetstack/cert-manager-{controller,webhook,cainjector,acmesolver,startupapicheck}: upstream's mains
+    are nested modules (github.com/cert-manager/cert-manager/controller-binary, ...) the proxy does not serve,
+    so lab/go/cert-manager holds the lab's own mains, built on the root module's packages at the same version.
+    Paths, user and entrypoint as upstream's hack/containers/Containerfile.* (distroless static, USER 1000)."""
+    v, mod = b.pins["CERT_MANAGER_VERSION"], "github.com/cert-manager/cert-manager"
+    with tempfile.TemporaryDirectory() as tmp:  # the release commit, from the proxy's record of the tag
+        got = subprocess.run(["go", "mod", "download", "-json", f"{mod}@{v}"], cwd=tmp, capture_output=True, text=True,
+                             env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"})
+    info = json.loads(got.stdout or "{}")
+    if got.returncode != 0 or "Dir" not in info:
+        raise BuildError(f"go mod download {mod}@{v} failed: {info.get('Error') or got.stderr.strip()}")
+    src, commit = Path(info["Dir"]), info.get("Origin", {}).get("Hash", "")
+    ld = f"-X {mod}/pkg/util.AppVersion={v} -X {mod}/pkg/util.AppGitCommit={commit}"
+    specs = []
+    for name in ("controller", "webhook", "cainjector", "acmesolver", "startupapicheck"):
+        binary = b.go(f"cert-manager-{name}", v, "cert-manager", f"{mod}/kmetal-binaries/{name}", ld)
+        path = "startupapicheck" if name == "startupapicheck" else f"app/cmd/{name}/{name}"
+        layer = b.layer(f"cert-manager-{name}-{v}", [(path, tarfile.REGTYPE, 0o755, binary, {}),
+                                                      ("licenses/LICENSE", tarfile.REGTYPE, 0o644, src / "LICENSE", {}),
+                                                      ("licenses/LICENSES", tarfile.REGTYPE, 0o644, src / "LICENSES", {})])
+        specs.append({"ref": f"quay.io/jetstack/cert-manager-{name}:{v}", "layers": [base, layer],
+                      "config": {"User": "1000", "Entrypoint": [f"/{path}"]}})
     return specs
 
 
