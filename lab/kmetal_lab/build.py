@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import providers
 from .paths import LAB_SRC, cache_dir, versions
 
 GO = LAB_SRC / "go"
@@ -350,12 +351,15 @@ class Builder:
         self.log(f"build-artifacts: {len(todo)} images written in {round(time.monotonic() - start)}s")
 
     # --- the index --------------------------------------------------------------------------------------------
-    def index(self, refs: list) -> dict:
+    def index(self, refs: list, artifacts: list = ()) -> dict:
+        """artifacts: OCI artifacts that are not images ({ref, tarball: an OCI layout directory, digest}), e.g. the
+        Cluster API providers' components (providers.py); the mirror pushes them as it pushes images."""
         files = []
         for p in sorted(q for q in self.files.rglob("*") if q.is_file() and not q.name.endswith(".tmp")):
             base, _, path = str(p.relative_to(self.files)).partition("/")
             files.append({"base": base, "path": path, "sha256": _sha256(p), "size": p.stat().st_size})
         images = [{"ref": r, "tarball": str(self.image_path(r)), "digest": self.digests[str(self.image_path(r))]} for r in sorted(refs)]
+        images = sorted(images + list(artifacts), key=lambda i: i["ref"])
         doc = {"files": files, "images": images}
         tmp = self.cache / "artifacts.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -420,9 +424,9 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
           {"manager": b.go("cluster-api-operator", v, "cluster-api-operator", "sigs.k8s.io/cluster-api-operator/cmd")}, manager)
     v = pins["CAPK_VERSION"]
     image(f"quay.io/capk/capk-manager:{v}", {"manager": b.go("capk-manager", v, "capk", "sigs.k8s.io/cluster-api-provider-kubevirt")}, manager)
-    # Not built: the Kamaji control-plane provider (v0.20.0 needs a Kamaji pseudo-version the proxy refuses, and
-    # the proxy refuses every other provider version). cert-manager's commands are nested modules the proxy does
-    # not serve: cert_manager_images builds them from lab/go/cert-manager instead.
+    specs += capi_provider_images(b, base)
+    # cert-manager's commands are nested modules the proxy does not serve: cert_manager_images builds them from
+    # lab/go/cert-manager instead.
     specs += cert_manager_images(b, base)
     v = pins["KAMAJI_VERSION"]
     image(f"docker.io/clastix/kamaji:{v}", {"kamaji": b.go("kamaji", v, "kamaji", "github.com/clastix/kamaji")},
@@ -474,6 +478,18 @@ def cert_manager_images(b: Builder, base: Path) -> list:
         specs.append({"ref": f"quay.io/jetstack/cert-manager-{name}:{v}", "layers": [base, layer],
                       "config": {"User": "1000", "Entrypoint": [f"/{path}"]}})
     return specs
+
+
+def capi_provider_images(b: Builder, base: Path) -> list:
+    """The Cluster API providers' images not built above: the Kamaji control-plane provider (CACPK), tagged as
+    its release manifest names it (docker.io/clastix/cluster-api-control-plane-provider-kamaji:<v>, the Makefile's
+    IMG); as its Dockerfile: distroless static nonroot, /manager, CGO off. The version is the nearest the proxy
+    serves with a Kamaji it also serves (lab/versions.env CACPK_VERSION)."""
+    v = b.pins["CACPK_VERSION"]
+    manager = b.go("cacpk-manager", v, "capi-kamaji", "github.com/clastix/cluster-api-control-plane-provider-kamaji")
+    return [{"ref": f"docker.io/clastix/cluster-api-control-plane-provider-kamaji:{v}",
+             "layers": [base, b.binary_layer(f"cluster-api-control-plane-provider-kamaji-{v}", {"manager": manager})],
+             "config": {"User": "65532:65532", "WorkingDir": "/", "Entrypoint": ["/manager"]}}]
 
 
 def build_all(builder: Builder, check_libraries: bool = True, platform: bool = True) -> dict:
@@ -542,7 +558,7 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
     if platform:
         specs += platform_images(b, base, shell)
         b.images_write(specs, check_libraries)
-        doc = b.index([s["ref"] for s in specs])
+        doc = b.index([s["ref"] for s in specs], providers.build(b))
     return doc
 
 
