@@ -172,6 +172,11 @@ def chart_images(rendered, chart_name="kmetal", provider_images=None):
         version = (obj.get("spec") or {}).get("version")
         if repo and version:
             images.append({"ref": f"{repo}:{version}", "source": f"runtime:capi-provider {key}"})
+        # A provider fetched from the site's mirror as an OCI artifact (<mirror>/<repository>:<version>): the mirror
+        # must hold <repository>:<version>.
+        oci = (((obj.get("spec") or {}).get("fetchConfig") or {}).get("oci") or "").strip()
+        if repo and oci and "/" in oci:
+            images.append({"ref": oci.split("/", 1)[1], "source": f"runtime:capi-provider components {key}", "pulled_by": "capi-operator"})
     return images
 
 
