@@ -1,0 +1,3 @@
+module kmetal.local/lab/konnectivity
+
+go 1.26.0
