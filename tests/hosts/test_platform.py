@@ -225,5 +225,5 @@ def test_workloads_ready_names_an_image_the_mirror_lacks_and_reports_a_workload_
             assert missing in out and "registry mirror" in out, proc.stdout[-3000:]
             assert took < 200, "a missing image should stop the wait well before its timeout (%.0f s)" % took
         else:
-            assert "timed out after 40s" in out and "CrashLoopBackOff" in out or "Error" in out, proc.stdout[-3000:]
+            assert "timed out after 40s" in out and ("CrashLoopBackOff" in out or "Error" in out), proc.stdout[-3000:]
             assert "cannot reach the datastore" in out, proc.stdout[-3000:]  # the log tail

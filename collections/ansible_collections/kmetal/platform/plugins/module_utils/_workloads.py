@@ -140,6 +140,7 @@ def _short(text, limit=300):
 
 def pull_failure_message(kind, namespace, name, pod, failure):
     container, image, reason, message = failure
-    return ("%s %s/%s cannot start: the image %s (container %s of pod %s) cannot be pulled (%s: %s). Is it in the site's "
+    # the error's obj names the workload: the message starts with what is wrong
+    return ("cannot start: the image %s (container %s of pod %s) cannot be pulled (%s: %s). Is it in the site's "
             "registry mirror? kmetal.platform.artifacts lists every image the site needs and kmetal.platform.mirror fills the mirror."
-            % (kind, namespace, name, image, container, pod["metadata"]["name"], reason, _short(message, 400)))
+            % (image, container, pod["metadata"]["name"], reason, _short(message, 400)))
