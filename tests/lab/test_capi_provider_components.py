@@ -28,6 +28,9 @@ class _StubBuilder:
     def binary_layer(self, name, files, caps=frozenset()):
         return Path(f"/nonexistent/{name}.tar")
 
+    def layer(self, name, entries):
+        return Path(f"/nonexistent/{name}.tar")
+
 
 def _built_refs() -> set:
     return {s["ref"] for s in build.platform_images(_StubBuilder(), Path("/nonexistent/base.tar"), Path("/nonexistent/shell.tar"))}
