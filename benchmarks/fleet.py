@@ -3,6 +3,7 @@
 through four paths, for four runs: create, no-op, 1% of the tenants changed, prune 10%.
 
     .venv/bin/python benchmarks/fleet.py [--tenants 10 100 1000] [--loop-max 10] [--paths floor bulk ...] [--json rows.json]
+                                         [--fresh-lab]
     .venv/bin/python benchmarks/fleet.py --merge a.json b.json      # one table and plot from earlier runs' rows
 
 Paths: `bulk` (kmetal.platform.tenant_fleet through ansible-playbook), `kubectl` (kubectl apply --server-side of the
@@ -184,6 +185,14 @@ def measure(args, lab, audit, workdir):
         for path in paths:
             if path == "k8s-loop" and count > args.loop_max:
                 continue
+            if args.fresh_lab:
+                # a new, empty lab API for every path: no namespace controller still emptying the previous path's
+                # namespaces (at N=1,000, minutes of work that slows whatever runs next)
+                api.down(say=lambda *_: None)
+                lab = api.up(say=lambda *_: None)
+                ids = {p: identity(lab, workdir, p) for p in paths}
+                cluster_class(ids["floor"][1])
+                time.sleep(5)  # the CRD install's own requests settle before the clock starts
             user, kubeconfig = ids[path]
             tag = uuid.uuid4().hex[:4]
             fleet = tenants(count, tag)
@@ -211,7 +220,8 @@ def measure(args, lab, audit, workdir):
                 rows.append({"batch": batch, "tenants": count, "path": path, "run": run, "seconds": seconds, "requests": len(events),
                              "writes": len(audit.writes(mark, user=user)), "rss_mib": rss, "objects": objects})
                 print("%6d %-9s %-11s %8.1f s %7d requests %6.0f MiB" % (count, path, run, seconds, len(events), rss), flush=True)
-            run_floor(workdir, ids["floor"][1], manifests(kept), delete=True)  # clean up what is left
+            if not args.fresh_lab:
+                run_floor(workdir, ids["floor"][1], manifests(kept), delete=True)  # clean up what is left
     return rows
 
 
@@ -265,6 +275,8 @@ def main():
     parser.add_argument("--png", default=str(REPO / "benchmarks" / "fleet.png"))
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="the paths to run (the floor always runs)")
+    parser.add_argument("--fresh-lab", action="store_true",
+                        help="restart the lab API empty before every path (stops and wipes the running lab's data)")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="no run: print the table and draw the plot of rows written by --json")
     args = parser.parse_args()
     if args.merge:
