@@ -16,8 +16,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _network, _tenant
 from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
-from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, obj_ident
-from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident, obj_ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import delete_object
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
 FLEET_ARGS = dict(
@@ -90,7 +90,7 @@ def module_params(tenant, defaults, where, problems):
     if t is None:
         return None
     name = t.get("name")
-    ns = t.get("namespace") or "tenant-%s" % name
+    ns = _tenant.tenant_namespace(name, t.get("namespace"))
     out = {"tenant": {k: t[k] for k in ("name", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins") if k in t}}
     vpc_in = _pick(t.get("vpc") or {}, VPC_KEYS, where + ".vpc", problems) or {}
     vpc_name = vpc_in.get("name") or name
@@ -409,14 +409,8 @@ class Removal(object):
             if _tenant.created_here(ns_live):
                 done += self._delete(client, ns_live, check_mode, diff, report)
             else:
-                for kind, name in (("RoleBinding", _tenant.ADMINS_NAME), ("LimitRange", _tenant.LIMITS_NAME), ("ResourceQuota", _tenant.QUOTA_NAME)):
-                    live = client.get(kind, name, self.namespace)
-                    if live is not None:
-                        live.setdefault("kind", kind)
-                        done += self._delete(client, live, check_mode, diff, report)
-                bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
-                changed, before, after = apply_object(client, bare, ns_live, check_mode)
-                if changed:
-                    done += 1
-                    record(report, obj_ident(bare), diff, before, after, check_mode)
+                for kind, name, namespace, changed, before, after in _tenant.release_steps(client, ns_live, check_mode):
+                    if changed:
+                        done += 1
+                        record(report, ident(kind, name, namespace), diff, before, after, check_mode)
         return self.status if done else "unchanged"
