@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A fleet of tenants in one call (tenant_fleet module): the tenants role's list, turned into the parameters of the
-tenant, vpc, subnet and tenant_cluster modules exactly as the role's per-item tasks do, validated by those modules'
-argspecs and builders for every item before any request, then reconciled by _bulk.reconcile_many (one LIST per kind).
+tenant, vpc, subnet and tenant_cluster modules (module_params: the one mapping of the inventory's tenant shape, which
+exists nowhere else), validated by those modules' argspecs and builders for every item before any request, then
+reconciled by _bulk.reconcile_many (one LIST per kind) with the modules' own checks and unit writer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import 
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
 FLEET_ARGS = dict(
-    tenants={"type": "list", "elements": "dict", "required": True},
+    tenants={"type": "list", "elements": "dict"},
+    tenants_file={"type": "path"},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
     platform_drop_priority={"type": "int", "default": 31000},
     class_name={"type": "str", "default": "kubevirt-kubeadm"},
@@ -39,7 +41,7 @@ FLEET_ARGS = dict(
     workers={"type": "int", "default": 8},
 )
 
-# The keys of one tenant of the list, of its vpc, subnets and clusters: the ones the role's per-item tasks pass on.
+# The keys of one tenant of the list, of its vpc, subnets and clusters.
 TENANT_KEYS = ("name", "state", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins", "vpc", "subnets", "clusters")
 VPC_KEYS = ("name", "namespaces", "platform_cidrs", "static_routes", "policy_routes", "enable_external", "external_next_hop")
 SUBNET_KEYS = ("name", "vpc", "cidr", "gateway", "exclude_ips", "mode", "vlan", "nat_outgoing", "private", "allow_subnets", "namespaces", "mtu")
@@ -105,7 +107,7 @@ def _build(builder, params, where, problems):
 
 
 def module_params(tenant, defaults, where, problems):
-    """The parameters the role's per-item tasks would give the tenant, vpc, subnet and tenant_cluster modules for
+    """The parameters of the tenant, vpc, subnet and tenant_cluster modules for
     TENANT: {'tenant': ..., 'vpc': ..., 'subnets': [...], 'clusters': [...]} (None for what is not valid)."""
     t = _pick(tenant, TENANT_KEYS, where, problems)
     if t is None:
@@ -344,8 +346,29 @@ def _at(where, check, *args, **kwargs):
         raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
 
 
+def load_tenants_file(path):
+    """The tenant list of a YAML or JSON file, read with libyaml when PyYAML has it: for 1,000 tenants ansible-core's
+    own loader and the copy of the list to its worker take seconds that this read does not. The file holds the list,
+    or a mapping whose one key holds it (e.g. kmetal_tenants: [...])."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError) as err:
+        raise KmetalError("cannot read the tenants from %s: %s" % (path, short(err, 300)), field="tenants_file")
+    if isinstance(data, dict) and len(data) == 1:
+        data = next(iter(data.values()))
+    if not isinstance(data, list):
+        raise KmetalError("%s holds %s, not a list of tenants: write the list (- name: acme ...), or one key holding it (kmetal_tenants: [...])"
+                          % (path, type(data).__name__), field="tenants_file")
+    return data
+
+
 def fleet_reconcile(module, connect):
     p = module.params
+    if p.get("tenants_file"):
+        p = dict(p, tenants=load_tenants_file(p["tenants_file"]))
     fleet = Fleet(p, module.check_mode)  # validates every tenant: bad input never costs a request
     result = {"changed": False, "changed_objects": [], "written": [], "objects": len(fleet.items), "tenants": fleet.tenants, "tenant_results": []}
     if not fleet.items and not fleet.removals and not p["prune"]:

@@ -118,3 +118,19 @@ def test_a_refusal_undoes_what_the_unit_created():
         _bulk.write_unit(client, {"objects": objects, "absent": []}, Live({}), False, False, report)
     assert err.value.details["undone"] == ["Namespace tenant-acme", "ResourceQuota tenant-acme/kmetal-tenant-quota"]
     assert ("delete", "Namespace", "tenant-acme") in client.calls and report["written"] == [] and report["changed"] == []
+
+
+def test_tenants_file_holds_the_list_or_one_key_with_it(tmp_path):
+    listed, keyed, json_file = tmp_path / "a.yml", tmp_path / "b.yml", tmp_path / "c.json"
+    listed.write_text("- name: acme\n  quota: {cpu: 4}\n- name: globex\n")
+    keyed.write_text("kmetal_tenants:\n  - name: acme\n")
+    json_file.write_text('[{"name": "acme"}]')
+    assert _fleet.load_tenants_file(str(listed)) == [{"name": "acme", "quota": {"cpu": 4}}, {"name": "globex"}]
+    assert _fleet.load_tenants_file(str(keyed)) == _fleet.load_tenants_file(str(json_file)) == [{"name": "acme"}]
+    bad = tmp_path / "bad.yml"
+    for text, words in (("name: acme\nquota: {}\n", "holds dict, not a list of tenants"), ("acme\n", "holds str"), ("- [unclosed\n", "cannot read")):
+        bad.write_text(text)
+        with pytest.raises(KmetalError, match="tenants_file: .*" + words):
+            _fleet.load_tenants_file(str(bad))
+    with pytest.raises(KmetalError, match="tenants_file: cannot read the tenants from .*missing"):
+        _fleet.load_tenants_file(str(tmp_path / "missing.yml"))
