@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """Fleet benchmark against the lab API: N tenants (namespace, quota, limit range, role binding, VPC, subnet, cluster)
-through four paths, for four runs: create, no-op, 1% of the tenants changed, prune 10%.
+through five paths, for four runs: create, no-op, 1% of the tenants changed, prune 10%.
 
     .venv/bin/python benchmarks/fleet.py [--tenants 10 100 1000] [--loop-max 10] [--paths floor bulk ...] [--json rows.json]
                                          [--fresh-lab]
     .venv/bin/python benchmarks/fleet.py --merge a.json b.json      # one table and plot from earlier runs' rows
 
-Paths: `bulk` (kmetal.platform.tenant_fleet through ansible-playbook), `kubectl` (kubectl apply --server-side of the
-same manifests in one call; the prune is one kubectl delete), `k8s-loop` (kubernetes.core.k8s in a loop, one task
-item per object; only up to --loop-max tenants, slower fleets are extrapolated per object and marked so) and `floor`
-(a plain Python writer, 16 concurrent server-side applies straight at the API, no reads). Wall time of each run,
-API requests from the lab API's audit log (each path under a client identity of its own), peak RSS of the process
-tree (GNU time), each also as a ratio to the floor of the same N and run, measured in the same invocation (the floor
-always runs). Prints a table, writes a PNG (time against N per path, needs matplotlib: pip install .[bench]). Asserts
-nothing.
+Paths: `bulk` (kmetal.platform.tenant_fleet through ansible-playbook, the tenant list in the playbook as inventory
+variables would give it), `bulk-file` (the same with tenants_file: the list in a YAML file the module reads),
+`kubectl` (kubectl apply --server-side of the same manifests in one call; the prune is one kubectl delete),
+`k8s-loop` (kubernetes.core.k8s in a loop, one task item per object; only up to --loop-max tenants: extrapolate
+larger fleets per object) and `floor` (a plain Python writer, 16 concurrent server-side applies straight at the API,
+no reads). Wall time of each run, API requests from the lab API's audit log (each path under a client identity of its
+own), peak RSS of the process tree (GNU time), each also as a ratio to the floor of the same N and run, measured in
+the same invocation (the floor always runs). Prints a table, writes a PNG (time against N per path, needs
+matplotlib: pip install .[bench]). Asserts nothing.
 """
 
 import argparse
@@ -99,10 +100,17 @@ def ansible_env():
     return env
 
 
-def run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=None):
+def run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=None, from_file=False):
+    """The fleet module through ansible-playbook: the tenant list in the playbook, as inventory variables would give
+    it (ansible-core loads it and copies it to the task's worker), or FROM_FILE (tenants_file, read by the module)."""
     book = workdir / "bulk.yml"
-    task = {"kmetal.platform.tenant_fleet": dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig), prune=prune_max is not None,
-                                                 prune_max=prune_max or 5, prune_selector="kmetal.io/bench=" + tag)}
+    args = dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig), prune=prune_max is not None, prune_max=prune_max or 5,
+                prune_selector="kmetal.io/bench=" + tag)
+    if from_file:
+        data = workdir / "tenants.yml"
+        data.write_text(yaml.dump(args.pop("tenants"), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+        args["tenants_file"] = str(data)
+    task = {"kmetal.platform.tenant_fleet": args}
     book.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
                                      "vars": {"ansible_python_interpreter": str(PYTHON)}, "tasks": [dict(task, name="fleet")]}]))
     return timed([REPO / ".venv/bin/ansible-playbook", "-i", "localhost,", book], env=ansible_env())
@@ -172,7 +180,7 @@ def cluster_class(kubeconfig):
     client.apply(klass)
 
 
-PATHS = ("floor", "bulk", "kubectl", "k8s-loop")
+PATHS = ("floor", "bulk", "bulk-file", "kubectl", "k8s-loop")
 
 
 def measure(args, lab, audit, workdir):
@@ -202,8 +210,9 @@ def measure(args, lab, audit, workdir):
             runs = [("create", fleet), ("no-op", fleet), ("1% changed", changed), ("prune 10%", kept)]
             for run, tenant_list in runs:
                 mark = audit.mark()
-                if path == "bulk":
-                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=len(gone) if run == "prune 10%" else None)
+                if path in ("bulk", "bulk-file"):
+                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=len(gone) if run == "prune 10%" else None,
+                                                   from_file=path == "bulk-file")
                 elif path == "kubectl":
                     objs = manifests(gone) if run == "prune 10%" else manifests(tenant_list)
                     seconds, rss, _proc = run_kubectl(workdir, kubeconfig, objs, delete=run == "prune 10%")
@@ -250,7 +259,7 @@ def report(rows, png):
         return
     fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
     for ax, run in zip(axes, ("create", "no-op", "1% changed", "prune 10%")):
-        for path in ("floor", "bulk", "kubectl", "k8s-loop"):
+        for path in PATHS:
             points = sorted((r["tenants"], r["seconds"]) for r in shown if r["path"] == path and r["run"] == run)
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=path)
