@@ -40,8 +40,9 @@ PYTHON = REPO / ".venv" / "bin" / "python"
 CLASS_NS = "kmetal-bench-class"
 
 
-def identity(lab, workdir, tag):
-    user = "kmetal-bench-%s-%s" % (tag, uuid.uuid4().hex[:4])
+def identity(lab, workdir, tag, user=None):
+    """A client identity of the path TAG (USER: the one it already has, its certificate kept) and its kubeconfig for LAB."""
+    user = user or "kmetal-bench-%s-%s" % (tag, uuid.uuid4().hex[:4])
     ca = pki.CA(Path(lab.ca_cert).parent)
     ca.dir = workdir
     crt, key = ca.issue("bench-" + tag, user, org="system:masters", client=True)
@@ -198,7 +199,7 @@ def measure(args, lab, audit, workdir):
                 # namespaces (at N=1,000, minutes of work that slows whatever runs next)
                 api.down(say=lambda *_: None)
                 lab = api.up(say=lambda *_: None)
-                ids = {p: identity(lab, workdir, p) for p in paths}
+                ids = {p: identity(lab, workdir, p, ids[p][0]) for p in paths}  # the same users: their certificates stay
                 cluster_class(ids["floor"][1])
                 time.sleep(5)  # the CRD install's own requests settle before the clock starts
             user, kubeconfig = ids[path]
