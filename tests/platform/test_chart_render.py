@@ -114,6 +114,7 @@ BAD = {
     "bad flux source": ({"flux": {"source": {"kind": "Bucket"}}}, "/flux/source/kind"),
     "bad machine size": ({"tenants": {"machineSizes": {"tiny": {"cores": 0, "memory": "1Gi", "disk": "1Gi"}}}}, "/tenants/machineSizes/tiny/cores"),
     "mirror disagrees": ({"network": {"kubeOvn": {"tunnelInterface": "data.206"}}}, "kube-ovn.agent.interface"),
+    "DataStore name mirror disagrees": ({"glue": {"dataStore": {"name": "other"}}}, "kamaji.defaultDatastoreName"),
     "unknown default size": ({"tenants": {"defaults": {"workerSize": "huge"}}}, "tenants.defaults.workerSize"),
     "vlan mode without interface": ({"network": {"kubeOvn": {"mode": "vlan"}}, "kube-ovn": {"networking": {"networkType": "vlan"}}}, "network.kubeOvn.vlan.interface"),
 }
