@@ -20,7 +20,7 @@ dest=$here/kmetal/charts
 # chart dir name | Go module | version | go.sum hash | chart path inside the module
 TABLE=$(cat <<'TABLE_END'
 kube-ovn-v2|github.com/kubeovn/kube-ovn|v1.16.2|h1:ak8LHclz9obQtxH3j5EHn/kHRCnoErYb/Mjh82W4a2I=|charts/kube-ovn-v2
-kamaji|github.com/clastix/kamaji|v1.0.0|h1:QY99C2qA3LpvVCKRxZcE96/uKf5Fd7hNpjJ676jrIBY=|charts/kamaji
+kamaji|github.com/clastix/kamaji|v1.0.1-0.20250428170502-994ca7687d0f|h1:ISUSwDJ98eX3b+dSFhsBbrTNZooHfwNtfdtxptlcius=|charts/kamaji
 metallb|go.universe.tf/metallb|v0.15.2|h1:r7KDgJtk3KZe3qb36zRVrVCYHxLR03nPGT+qFXOomJM=|charts/metallb
 cert-manager|github.com/cert-manager/cert-manager|v1.19.5|h1:g/R078N+wd5NFd2EUEAf4seaW8vhPek/lLcTErZonaA=|deploy/charts/cert-manager
 cluster-api-operator|sigs.k8s.io/cluster-api-operator|v0.29.0|h1:i8j3auZqWlbiTiMnHqzyFlppHAfzZuqYYlBLDD3cNe4=|hack/charts/cluster-api-operator
@@ -58,6 +58,11 @@ fixup() {
       sed -e "s/^version: .*/version: ${version}/" -e "s/^appVersion: .*/appVersion: ${version}/" \
         -e 's/{{IS_PRERELEASE}}/false/' "$dir/Chart.template.yaml" >"$dir/Chart.yaml"
       rm -f "$dir/Chart.template.yaml" "$dir/README.template.md"
+      ;;
+    kamaji)
+      # The source chart carries version 0.0.0 and appVersion v0.0.0 (the image tag); the release stamps them. Here the
+      # module's pseudo-version, the tag lab/build-artifacts.sh gives the image (lab/versions.env KAMAJI_VERSION).
+      sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: ${version}/" "$dir/Chart.yaml"
       ;;
     cluster-api-operator)
       # The source chart carries version 0.0.0; the release stamps the tag, and adds the operator's CRDs, RBAC,
