@@ -8,7 +8,10 @@ else that is not ready by the deadline is reported with its pods' states, last e
 
 from __future__ import annotations
 
-import yaml
+try:
+    import yaml
+except ImportError:  # _module.run reports the missing library (HAS_K8S covers PyYAML)
+    yaml = None
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 # Waiting reasons that mean the image cannot be had (as opposed to a container that is merely slow to start).

@@ -132,8 +132,8 @@ def _report(client, target, obj, state, log_lines):
             continue
         lines.append("  pod " + w.pod_state(pod))
         pod_name = pod["metadata"]["name"]
-        _, events = client.request("GET", KINDS["Event"].path(None, namespace), query={"fieldSelector": "involvedObject.name=" + pod_name},
-                                   what="events of pod %s/%s" % (namespace, pod_name))
+        events = client.request("GET", KINDS["Event"].path(None, namespace), query={"fieldSelector": "involvedObject.name=" + pod_name},
+                                what="events of pod %s/%s" % (namespace, pod_name))[1]
         lines += ["    event " + e for e in w.event_lines((events or {}).get("items", []))]
         for cs in w._statuses(pod):
             if cs.get("ready") or "waiting" in (cs.get("state") or {}) and not cs.get("restartCount"):
