@@ -46,6 +46,7 @@ def platform(tmp_path_factory):
             "kmetal_chart": {"source": "path", "path": str(REPO / "charts/kmetal")},
             "kmetal_platform_crd_files": [str(REPO / ".lab/crds/no-chart.yaml")],
             "kmetal_metallb_pools": [{"name": "tenant-cp-pool", "addresses": ["%s.200-%s.220" % (base, base)]}],
+            "kmetal_tenants": [],  # the platform only (the lab's tenants have VIPs in the demo's pool)
             "under_cluster_helm_binary": str(REPO / ".lab/bin/helm"),
             "platform_helm_binary": str(REPO / ".lab/bin/helm"),
             "platform_kubectl_binary": str(KUBECTL),
