@@ -152,8 +152,11 @@ def test_metallb_gives_a_load_balancer_an_ip_that_answers_from_a_lab_host(platfo
           {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
            "spec": {"type": "LoadBalancer", "selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
     kubectl(platform, "rollout", "status", "deployment/" + name, "-n", "default", "--timeout=180s")
-    ip = wait(lambda: json.loads(kubectl(platform, "get", "svc", name, "-n", "default", "-o", "json").stdout)["status"]
-              .get("loadBalancer", {}).get("ingress", [{}])[0].get("ip"), timeout=120)
+    def lb_ip():
+        return json.loads(kubectl(platform, "get", "svc", name, "-n", "default", "-o", "json").stdout)["status"] \
+            .get("loadBalancer", {}).get("ingress", [{}])[0].get("ip")
+    assert wait(lb_ip, timeout=120), "no LoadBalancer IP"
+    ip = lb_ip()
     low, high = 200, 220
     assert ip.startswith(platform["base"] + ".") and low <= int(ip.rsplit(".", 1)[1]) <= high, ip
     probe = "python3 -c \"import socket; s=socket.create_connection(('%s', 80), 5); print(s.recv(64).decode())\"" % ip

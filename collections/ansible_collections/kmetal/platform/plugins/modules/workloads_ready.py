@@ -138,9 +138,14 @@ def _report(client, target, obj, state, log_lines):
         for cs in w._statuses(pod):
             if cs.get("ready") or "waiting" in (cs.get("state") or {}) and not cs.get("restartCount"):
                 continue  # a container that never started has no log
-            query = {"container": cs["name"], "tailLines": log_lines, "previous": "true" if cs.get("restartCount") else "false"}
-            status, text = client.request("GET", KINDS["Pod"].path(pod_name, namespace) + "/log", query=query, expect=(200, 400),
-                                          what="log of %s/%s" % (pod_name, cs["name"]))
+            # a container waiting to restart has its last words in the previous instance; one that just exited, in its own
+            previous = "waiting" in (cs.get("state") or {}) and bool(cs.get("restartCount"))
+            for prev in (previous, not previous):
+                query = {"container": cs["name"], "tailLines": log_lines, "previous": "true" if prev else "false"}
+                status, text = client.request("GET", KINDS["Pod"].path(pod_name, namespace) + "/log", query=query, expect=(200, 400),
+                                              what="log of %s/%s" % (pod_name, cs["name"]))
+                if status == 200 and isinstance(text, str) and not text.startswith("unable to retrieve container logs"):
+                    break
             if status == 200 and isinstance(text, str) and text.strip():
                 lines.append("    log of %s (last %d lines):" % (cs["name"], log_lines))
                 lines += ["      " + line for line in text.rstrip().splitlines()[-log_lines:]]
