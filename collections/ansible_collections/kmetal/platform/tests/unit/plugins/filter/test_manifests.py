@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[7]))  # .../collections (for ansible_collections.*)
+
 from ansible_collections.kmetal.platform.plugins.filter.manifests import dry_run_objects
 
 
