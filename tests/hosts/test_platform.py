@@ -65,7 +65,9 @@ def platform(tmp_path_factory):
         first = playbook(inv, PLAYS / "platform.yml", timeout=2400)
         seconds = time.monotonic() - start
         second = playbook(inv, PLAYS / "platform.yml", timeout=1200)
-        recheck = playbook(inv, PLAYS / "platform.yml", "--check", "--diff", timeout=900)
+        # --check alone: under --diff the manifest diff (helm template against the release) also reports charts
+        # that render differently outside the cluster, which is shown, not a change
+        recheck = playbook(inv, PLAYS / "platform.yml", "--check", timeout=900)
         yield {"inventory": inv, "kubeconfig": kubeconfig, "base": base, "check": check, "first": first, "second": second,
                "recheck": recheck, "seconds": seconds,
                "addresses": [h["ansible_host"] for g in doc["all"]["children"]["kmetal_nodes"]["children"].values()
