@@ -11,20 +11,13 @@ import uuid
 
 import pytest
 import yaml
-from helpers import REPO, hosts_up, inventory, lab, playbook, ssh, wait
+from helpers import REPO, hosts_up, inventory, lab, playbook, recap, ssh, wait
 
 PREFIX = "pf"
 PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
 KUBECTL = REPO / ".lab" / "bin" / "kubectl"
 NAMESPACE = "kmetal-flux"
 PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
-
-
-def recap(output: str) -> dict:
-    out = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.M):
-        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return out
 
 
 @pytest.fixture(scope="module")
