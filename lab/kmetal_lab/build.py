@@ -447,6 +447,13 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
           {"Cmd": ["local-path-provisioner"]}, (shell,))
     # Its helper pods (busybox:latest in the chart's values) run the setup/teardown scripts with busybox sh.
     specs.append({"ref": "docker.io/library/busybox:latest", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
+    # Kamaji's konnectivity addon (tenant control planes): upstream's Dockerfile puts /proxy-server and /proxy-agent on
+    # distroless static nonroot; Kamaji sets the command to those paths.
+    v = pins["KONNECTIVITY_VERSION"]
+    for name, cmd in (("proxy-server", "server"), ("proxy-agent", "agent")):
+        image(f"registry.k8s.io/kas-network-proxy/{name}:{v}",
+              {name: b.go(f"konnectivity-{name}", v, "konnectivity", f"sigs.k8s.io/apiserver-network-proxy/cmd/{cmd}")},
+              {"User": "65532:65532", "Entrypoint": [f"/{name}"]})
     for name, pin in (("source-controller", "FLUX_SOURCE_CONTROLLER_VERSION"), ("helm-controller", "FLUX_HELM_CONTROLLER_VERSION")):
         v = pins[pin]
         image(f"ghcr.io/fluxcd/{name}:{v}", {f"usr/local/bin/{name}": b.go(name, v, name, f"github.com/fluxcd/{name}")},

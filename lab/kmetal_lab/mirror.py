@@ -55,8 +55,6 @@ DEFAULT_ADDRESS = "198.18.0.1"
 BRIDGE = "kmb0m"
 BRIDGE_ALIAS = "kmetal lab mirror (bin/lab mirror up)"
 REGISTRY_PORT = 5000
-# Images the lab cannot build (see check_cache): the tenant control planes' konnectivity addon.
-KONNECTIVITY = "registry.k8s.io/kas-network-proxy/"
 FILES_PORT = 8443
 SUITE = "bookworm"
 COMPONENT = "main"
@@ -236,10 +234,6 @@ def check_cache(manifest: dict, say=print) -> dict:
         if item.get("pulled_by") == "cdi" and not built:
             say(f"lab mirror: SKIPPED {item['ref']}: a KubeVirt VM disk that CDI imports for tenant workers; KubeVirt guests "
                 "cannot run on this machine (no usable /dev/kvm) and no OS cloud image can be obtained here")
-            continue
-        if not built and item["ref"].startswith(KONNECTIVITY):
-            say(f"lab mirror: SKIPPED {item['ref']}: the konnectivity addon of tenant control planes; the Go module proxy "
-                "refuses sigs.k8s.io/apiserver-network-proxy v0.0.x (it serves v0.30 and later), so the lab cannot build it")
             continue
         if not built or not built.get("tarball"):
             missing.append(f"image {item['ref']} (not in {cache / 'artifacts.json'})")

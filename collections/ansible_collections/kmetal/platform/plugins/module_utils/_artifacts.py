@@ -114,12 +114,16 @@ def kubeadm_images(run, kubeadm, kubernetes_version, image_repository, source="k
 def walk_images(node, path=""):
     """Every image reference in a rendered object: each string under a key named `image` (containers,
     initContainers, ephemeralContainers, and the image fields of custom resources) and each docker:// URL
-    (container disks imported by CDI). Yields (path, ref)."""
+    (container disks imported by CDI). An untagged `image` beside a `version` (Kamaji's addons: konnectivity
+    server and agent) is pulled as image:version. Yields (path, ref)."""
     if isinstance(node, dict):
         for key, value in node.items():
             here = f"{path}.{key}" if path else str(key)
             if key == "image" and isinstance(value, str) and value.strip():
-                yield here, value.strip()
+                ref, version = value.strip(), node.get("version")
+                if isinstance(version, str) and version.strip() and ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
+                    ref = f"{ref}:{version.strip()}"
+                yield here, ref
             else:
                 yield from walk_images(value, here)
     elif isinstance(node, list):
