@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Fleet benchmark against the lab API: N tenants (namespace, quota, limit range, role binding, VPC, subnet, cluster)
-through four paths, for four runs: create, no-op, 1% of the tenants changed, prune 10%.
+through five paths, for four runs: create, no-op, 1% of the tenants changed, prune 10%.
 
-    .venv/bin/python benchmarks/fleet.py [--tenants 10 100 1000] [--loop-max 10] [--png benchmarks/fleet.png]
+    .venv/bin/python benchmarks/fleet.py [--tenants 10 100 1000] [--loop-max 10] [--paths floor bulk ...] [--json rows.json]
+                                         [--fresh-lab]
+    .venv/bin/python benchmarks/fleet.py --merge a.json b.json      # one table and plot from earlier runs' rows
 
-Paths: `bulk` (kmetal.platform.tenant_fleet through ansible-playbook), `kubectl` (kubectl apply --server-side of the
-same manifests in one call; the prune is one kubectl delete), `k8s-loop` (kubernetes.core.k8s in a loop, one task
-item per object; only up to --loop-max tenants, slower fleets are extrapolated per object and marked so) and `floor`
-(a plain Python writer, 16 concurrent server-side applies straight at the API, no reads). Wall time of each run,
-API requests from the lab API's audit log (each path under a client identity of its own), peak RSS of the process
-tree (GNU time), each also as a ratio to the floor of the same N and run. Prints a table, writes a PNG (time against
-N per path, needs matplotlib: pip install .[bench]). Asserts nothing.
+Paths: `bulk` (kmetal.platform.tenant_fleet through ansible-playbook, the tenant list in the playbook as inventory
+variables would give it), `bulk-file` (the same with tenants_file: the list in a YAML file the module reads),
+`kubectl` (kubectl apply --server-side of the same manifests in one call; the prune is one kubectl delete),
+`k8s-loop` (kubernetes.core.k8s in a loop, one task item per object; only up to --loop-max tenants: extrapolate
+larger fleets per object) and `floor` (a plain Python writer, 16 concurrent server-side applies straight at the API,
+no reads). Wall time of each run, API requests from the lab API's audit log (each path under a client identity of its
+own), peak RSS of the process tree (GNU time), each also as a ratio to the floor of the same N and run, measured in
+the same invocation (the floor always runs). Prints a table, writes a PNG (time against N per path, needs
+matplotlib: pip install .[bench]). Asserts nothing.
 """
 
 import argparse
@@ -36,8 +40,9 @@ PYTHON = REPO / ".venv" / "bin" / "python"
 CLASS_NS = "kmetal-bench-class"
 
 
-def identity(lab, workdir, tag):
-    user = "kmetal-bench-%s-%s" % (tag, uuid.uuid4().hex[:4])
+def identity(lab, workdir, tag, user=None):
+    """A client identity of the path TAG (USER: the one it already has, its certificate kept) and its kubeconfig for LAB."""
+    user = user or "kmetal-bench-%s-%s" % (tag, uuid.uuid4().hex[:4])
     ca = pki.CA(Path(lab.ca_cert).parent)
     ca.dir = workdir
     crt, key = ca.issue("bench-" + tag, user, org="system:masters", client=True)
@@ -96,10 +101,17 @@ def ansible_env():
     return env
 
 
-def run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=None):
+def run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=None, from_file=False):
+    """The fleet module through ansible-playbook: the tenant list in the playbook, as inventory variables would give
+    it (ansible-core loads it and copies it to the task's worker), or FROM_FILE (tenants_file, read by the module)."""
     book = workdir / "bulk.yml"
-    task = {"kmetal.platform.tenant_fleet": dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig), prune=prune_max is not None,
-                                                 prune_max=prune_max or 5, prune_selector="kmetal.io/bench=" + tag)}
+    args = dict(fleet_params(tenant_list), kubeconfig=str(kubeconfig), prune=prune_max is not None, prune_max=prune_max or 5,
+                prune_selector="kmetal.io/bench=" + tag)
+    if from_file:
+        data = workdir / "tenants.yml"
+        data.write_text(yaml.dump(args.pop("tenants"), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+        args["tenants_file"] = str(data)
+    task = {"kmetal.platform.tenant_fleet": args}
     book.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
                                      "vars": {"ansible_python_interpreter": str(PYTHON)}, "tasks": [dict(task, name="fleet")]}]))
     return timed([REPO / ".venv/bin/ansible-playbook", "-i", "localhost,", book], env=ansible_env())
@@ -171,15 +183,27 @@ def cluster_class(kubeconfig):
     client.apply(default_datastore())  # the clusters' DataStore must exist (the chart's glue makes it on a platform)
 
 
+PATHS = ("floor", "bulk", "bulk-file", "kubectl", "k8s-loop")
+
+
 def measure(args, lab, audit, workdir):
     rows = []
-    paths = ["floor", "bulk", "kubectl", "k8s-loop"]
+    paths = ["floor"] + [p for p in PATHS if p in args.paths and p != "floor"]  # the floor always: the ratios need it
+    batch = uuid.uuid4().hex[:8]
     ids = {p: identity(lab, workdir, p) for p in paths}
     cluster_class(ids["floor"][1])
     for count in args.tenants:
         for path in paths:
             if path == "k8s-loop" and count > args.loop_max:
                 continue
+            if args.fresh_lab:
+                # a new, empty lab API for every path: no namespace controller still emptying the previous path's
+                # namespaces (at N=1,000, minutes of work that slows whatever runs next)
+                api.down(say=lambda *_: None)
+                lab = api.up(say=lambda *_: None)
+                ids = {p: identity(lab, workdir, p, ids[p][0]) for p in paths}  # the same users: their certificates stay
+                cluster_class(ids["floor"][1])
+                time.sleep(5)  # the CRD install's own requests settle before the clock starts
             user, kubeconfig = ids[path]
             tag = uuid.uuid4().hex[:4]
             fleet = tenants(count, tag)
@@ -189,8 +213,9 @@ def measure(args, lab, audit, workdir):
             runs = [("create", fleet), ("no-op", fleet), ("1% changed", changed), ("prune 10%", kept)]
             for run, tenant_list in runs:
                 mark = audit.mark()
-                if path == "bulk":
-                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=len(gone) if run == "prune 10%" else None)
+                if path in ("bulk", "bulk-file"):
+                    seconds, rss, _proc = run_bulk(workdir, kubeconfig, tenant_list, tag, prune_max=len(gone) if run == "prune 10%" else None,
+                                                   from_file=path == "bulk-file")
                 elif path == "kubectl":
                     objs = manifests(gone) if run == "prune 10%" else manifests(tenant_list)
                     seconds, rss, _proc = run_kubectl(workdir, kubeconfig, objs, delete=run == "prune 10%")
@@ -204,19 +229,26 @@ def measure(args, lab, audit, workdir):
                 time.sleep(1)  # the audit log is written asynchronously
                 events = audit.events(mark, user=user)
                 objects = len(manifests(gone)) if run == "prune 10%" else 7 * count
-                rows.append({"tenants": count, "path": path, "run": run, "seconds": seconds, "requests": len(events),
+                rows.append({"batch": batch, "tenants": count, "path": path, "run": run, "seconds": seconds, "requests": len(events),
                              "writes": len(audit.writes(mark, user=user)), "rss_mib": rss, "objects": objects})
                 print("%6d %-9s %-11s %8.1f s %7d requests %6.0f MiB" % (count, path, run, seconds, len(events), rss), flush=True)
-            run_floor(workdir, ids["floor"][1], manifests(kept), delete=True)  # clean up what is left
+            if not args.fresh_lab:
+                run_floor(workdir, ids["floor"][1], manifests(kept), delete=True)  # clean up what is left
     return rows
 
 
 def report(rows, png):
-    floor = {(r["tenants"], r["run"]): r for r in rows if r["path"] == "floor"}
+    """The table and the plot. Each ratio is to the floor of the same invocation (batch); with rows merged from
+    several invocations, a path measured in more than one keeps its last, and a floor is shown once per N and run."""
+    floor = {(r.get("batch"), r["tenants"], r["run"]): r for r in rows if r["path"] == "floor"}
+    last = {}
+    for r in rows:
+        last[(r["tenants"], r["path"], r["run"])] = r
+    shown = sorted(last.values(), key=lambda r: (r["tenants"], PATHS.index(r["path"]), ("create", "no-op", "1% changed", "prune 10%").index(r["run"])))
     print("\n| tenants | path | run | seconds | ms/object | requests | peak MiB | time / floor | requests / floor | memory / floor |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        f = floor.get((r["tenants"], r["run"]))
+    for r in shown:
+        f = floor.get((r.get("batch"), r["tenants"], r["run"]))
         ratio = (lambda a, b: "%.1f" % (a / b) if f and b else "-")
         print("| %d | %s | %s | %.1f | %.1f | %d | %.0f | %s | %s | %s |" % (
             r["tenants"], r["path"], r["run"], r["seconds"], 1000 * r["seconds"] / max(1, r["objects"]), r["requests"], r["rss_mib"],
@@ -230,8 +262,8 @@ def report(rows, png):
         return
     fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
     for ax, run in zip(axes, ("create", "no-op", "1% changed", "prune 10%")):
-        for path in ("floor", "bulk", "kubectl", "k8s-loop"):
-            points = sorted((r["tenants"], r["seconds"]) for r in rows if r["path"] == path and r["run"] == run)
+        for path in PATHS:
+            points = sorted((r["tenants"], r["seconds"]) for r in shown if r["path"] == path and r["run"] == run)
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=path)
         ax.set_xscale("log")
@@ -254,7 +286,14 @@ def main():
     parser.add_argument("--loop-max", type=int, default=10, help="largest fleet run through the kubernetes.core.k8s loop")
     parser.add_argument("--png", default=str(REPO / "benchmarks" / "fleet.png"))
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="the paths to run (the floor always runs)")
+    parser.add_argument("--fresh-lab", action="store_true",
+                        help="restart the lab API empty before every path (stops and wipes the running lab's data)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="no run: print the table and draw the plot of rows written by --json")
     args = parser.parse_args()
+    if args.merge:
+        report([row for name in args.merge for row in json.loads(Path(name).read_text())], args.png)
+        return
     lab = api.ensure_up()
     audit = AuditLog(lab.audit_log)
     with tempfile.TemporaryDirectory(prefix="kmetal-fleet-bench-") as tmp:

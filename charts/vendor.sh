@@ -20,7 +20,7 @@ dest=$here/kmetal/charts
 # chart dir name | Go module | version | go.sum hash | chart path inside the module
 TABLE=$(cat <<'TABLE_END'
 kube-ovn-v2|github.com/kubeovn/kube-ovn|v1.16.2|h1:ak8LHclz9obQtxH3j5EHn/kHRCnoErYb/Mjh82W4a2I=|charts/kube-ovn-v2
-kamaji|github.com/clastix/kamaji|v1.0.0|h1:QY99C2qA3LpvVCKRxZcE96/uKf5Fd7hNpjJ676jrIBY=|charts/kamaji
+kamaji|github.com/clastix/kamaji|v1.0.1-0.20250428170502-994ca7687d0f|h1:ISUSwDJ98eX3b+dSFhsBbrTNZooHfwNtfdtxptlcius=|charts/kamaji
 metallb|go.universe.tf/metallb|v0.15.2|h1:r7KDgJtk3KZe3qb36zRVrVCYHxLR03nPGT+qFXOomJM=|charts/metallb
 cert-manager|github.com/cert-manager/cert-manager|v1.19.5|h1:g/R078N+wd5NFd2EUEAf4seaW8vhPek/lLcTErZonaA=|deploy/charts/cert-manager
 cluster-api-operator|sigs.k8s.io/cluster-api-operator|v0.29.0|h1:i8j3auZqWlbiTiMnHqzyFlppHAfzZuqYYlBLDD3cNe4=|hack/charts/cluster-api-operator
@@ -42,8 +42,16 @@ esac
 command -v go >/dev/null || die "go is not on PATH (the sub-charts come from the Go module proxy)"
 
 # Post-processing where an upstream chart source is not a chart yet (its release tooling fills it in).
+# kustomize, as lab/build-artifacts.sh builds it from the Go module proxy (or one on PATH).
+kustomize_bin() {
+  local built
+  built=$(ls "${KMETAL_CACHE:-$HOME/.cache/kmetal}"/bin/kustomize-v* 2>/dev/null | tail -1)
+  if [ -n "$built" ]; then echo "$built"; elif command -v kustomize >/dev/null; then command -v kustomize
+  else die "kustomize is needed to vendor the Cluster API operator's chart: run make artifacts (it builds it) or put kustomize on PATH"; fi
+}
+
 fixup() {
-  local name=$1 version=$2 dir=$3
+  local name=$1 version=$2 dir=$3 moddir=$4
   case "$name" in
     cert-manager)
       # The release tool renders Chart.template.yaml into Chart.yaml with the version.
@@ -51,16 +59,25 @@ fixup() {
         -e 's/{{IS_PRERELEASE}}/false/' "$dir/Chart.template.yaml" >"$dir/Chart.yaml"
       rm -f "$dir/Chart.template.yaml" "$dir/README.template.md"
       ;;
+    kamaji)
+      # The source chart carries version 0.0.0 and appVersion v0.0.0 (the image tag); the release stamps them. Here the
+      # module's pseudo-version, the tag lab/build-artifacts.sh gives the image (lab/versions.env KAMAJI_VERSION).
+      sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: ${version}/" "$dir/Chart.yaml"
+      ;;
     cluster-api-operator)
-      # The source chart carries version 0.0.0; the release stamps the tag.
+      # The source chart carries version 0.0.0; the release stamps the tag, and adds the operator's CRDs, RBAC,
+      # webhooks and serving certificate: `make release-chart` is `kustomize build config/chart` into the templates.
       sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: \"${version}\"/" "$dir/Chart.yaml"
+      "$(kustomize_bin)" build "$moddir/config/chart" >"$dir/templates/operator-components.yaml" \
+        || die "kustomize build $moddir/config/chart failed"
       ;;
   esac
 }
 
 fetch() {
   local name=$1 module=$2 version=$3 sum=$4 path=$5
-  local cached=$cache/$name-$version
+  # r2: the second way of post-processing (the operator chart's generated templates); a new one re-vendors
+  local cached=$cache/$name-$version-r2
   if [ ! -f "$cached/Chart.yaml" ]; then
     local json moddir got tmp
     json=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "$module@$version") \
@@ -74,7 +91,7 @@ fetch() {
     tmp=$(mktemp -d "$cache/.$name.XXXXXX")
     cp -R "$moddir/$path/." "$tmp/"
     chmod -R u+w "$tmp"
-    fixup "$name" "$version" "$tmp"
+    fixup "$name" "$version" "$tmp" "$moddir"
     rm -rf "$cached"
     mv "$tmp" "$cached"
   fi

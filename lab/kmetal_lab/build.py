@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import providers
 from .paths import LAB_SRC, cache_dir, versions
 
 GO = LAB_SRC / "go"
@@ -350,12 +351,15 @@ class Builder:
         self.log(f"build-artifacts: {len(todo)} images written in {round(time.monotonic() - start)}s")
 
     # --- the index --------------------------------------------------------------------------------------------
-    def index(self, refs: list) -> dict:
+    def index(self, refs: list, artifacts: list = ()) -> dict:
+        """artifacts: OCI artifacts that are not images ({ref, tarball: an OCI layout directory, digest}), e.g. the
+        Cluster API providers' components (providers.py); the mirror pushes them as it pushes images."""
         files = []
         for p in sorted(q for q in self.files.rglob("*") if q.is_file() and not q.name.endswith(".tmp")):
             base, _, path = str(p.relative_to(self.files)).partition("/")
             files.append({"base": base, "path": path, "sha256": _sha256(p), "size": p.stat().st_size})
         images = [{"ref": r, "tarball": str(self.image_path(r)), "digest": self.digests[str(self.image_path(r))]} for r in sorted(refs)]
+        images = sorted(images + list(artifacts), key=lambda i: i["ref"])
         doc = {"files": files, "images": images}
         tmp = self.cache / "artifacts.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -420,9 +424,10 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
           {"manager": b.go("cluster-api-operator", v, "cluster-api-operator", "sigs.k8s.io/cluster-api-operator/cmd")}, manager)
     v = pins["CAPK_VERSION"]
     image(f"quay.io/capk/capk-manager:{v}", {"manager": b.go("capk-manager", v, "capk", "sigs.k8s.io/cluster-api-provider-kubevirt")}, manager)
-    # Not built: the Kamaji control-plane provider (v0.20.0 needs a Kamaji pseudo-version the proxy refuses, and
-    # the proxy refuses every other provider version) and cert-manager (its commands are nested modules the
-    # proxy does not serve).
+    specs += capi_provider_images(b, base)
+    # cert-manager's commands are nested modules the proxy does not serve: cert_manager_images builds them from
+    # lab/go/cert-manager instead.
+    specs += cert_manager_images(b, base)
     v = pins["KAMAJI_VERSION"]
     image(f"docker.io/clastix/kamaji:{v}", {"kamaji": b.go("kamaji", v, "kamaji", "github.com/clastix/kamaji")},
           {"User": "65532:65532", "WorkingDir": "/", "Entrypoint": ["/kamaji"]})
@@ -442,11 +447,56 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
           {"Cmd": ["local-path-provisioner"]}, (shell,))
     # Its helper pods (busybox:latest in the chart's values) run the setup/teardown scripts with busybox sh.
     specs.append({"ref": "docker.io/library/busybox:latest", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
+    # Kamaji's konnectivity addon (tenant control planes): upstream's Dockerfile puts /proxy-server and /proxy-agent on
+    # distroless static nonroot; Kamaji sets the command to those paths.
+    v = pins["KONNECTIVITY_VERSION"]
+    for name, cmd in (("proxy-server", "server"), ("proxy-agent", "agent")):
+        image(f"registry.k8s.io/kas-network-proxy/{name}:{v}",
+              {name: b.go(f"konnectivity-{name}", v, "konnectivity", f"sigs.k8s.io/apiserver-network-proxy/cmd/{cmd}")},
+              {"User": "65532:65532", "Entrypoint": [f"/{name}"]})
     for name, pin in (("source-controller", "FLUX_SOURCE_CONTROLLER_VERSION"), ("helm-controller", "FLUX_HELM_CONTROLLER_VERSION")):
         v = pins[pin]
         image(f"ghcr.io/fluxcd/{name}:{v}", {f"usr/local/bin/{name}": b.go(name, v, name, f"github.com/fluxcd/{name}")},
               {"User": "65534:65534", "Entrypoint": [name]})
     return specs
+
+
+def cert_manager_images(b: Builder, base: Path) -> list:
+    """quay.io/jetstack/cert-manager-{controller,webhook,cainjector,acmesolver,startupapicheck}: upstream's mains
+    are nested modules (github.com/cert-manager/cert-manager/controller-binary, ...) the proxy does not serve,
+    so lab/go/cert-manager holds the lab's own mains, built on the root module's packages at the same version.
+    Paths, user and entrypoint as upstream's hack/containers/Containerfile.* (distroless static, USER 1000)."""
+    v, mod = b.pins["CERT_MANAGER_VERSION"], "github.com/cert-manager/cert-manager"
+    with tempfile.TemporaryDirectory() as tmp:  # the release commit, from the proxy's record of the tag
+        got = subprocess.run(["go", "mod", "download", "-json", f"{mod}@{v}"], cwd=tmp, capture_output=True, text=True,
+                             env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"})
+    info = json.loads(got.stdout or "{}")
+    if got.returncode != 0 or "Dir" not in info:
+        raise BuildError(f"go mod download {mod}@{v} failed: {info.get('Error') or got.stderr.strip()}")
+    src, commit = Path(info["Dir"]), info.get("Origin", {}).get("Hash", "")
+    ld = f"-X {mod}/pkg/util.AppVersion={v} -X {mod}/pkg/util.AppGitCommit={commit}"
+    specs = []
+    for name in ("controller", "webhook", "cainjector", "acmesolver", "startupapicheck"):
+        binary = b.go(f"cert-manager-{name}", v, "cert-manager", f"{mod}/kmetal-binaries/{name}", ld)
+        path = "startupapicheck" if name == "startupapicheck" else f"app/cmd/{name}/{name}"
+        layer = b.layer(f"cert-manager-{name}-{v}", [(path, tarfile.REGTYPE, 0o755, binary, {}),
+                                                      ("licenses/LICENSE", tarfile.REGTYPE, 0o644, src / "LICENSE", {}),
+                                                      ("licenses/LICENSES", tarfile.REGTYPE, 0o644, src / "LICENSES", {})])
+        specs.append({"ref": f"quay.io/jetstack/cert-manager-{name}:{v}", "layers": [base, layer],
+                      "config": {"User": "1000", "Entrypoint": [f"/{path}"]}})
+    return specs
+
+
+def capi_provider_images(b: Builder, base: Path) -> list:
+    """The Cluster API providers' images not built above: the Kamaji control-plane provider (CACPK), tagged as
+    its release manifest names it (docker.io/clastix/cluster-api-control-plane-provider-kamaji:<v>, the Makefile's
+    IMG); as its Dockerfile: distroless static nonroot, /manager, CGO off. The version is the nearest the proxy
+    serves with a Kamaji it also serves (lab/versions.env CACPK_VERSION)."""
+    v = b.pins["CACPK_VERSION"]
+    manager = b.go("cacpk-manager", v, "capi-kamaji", "github.com/clastix/cluster-api-control-plane-provider-kamaji")
+    return [{"ref": f"docker.io/clastix/cluster-api-control-plane-provider-kamaji:{v}",
+             "layers": [base, b.binary_layer(f"cluster-api-control-plane-provider-kamaji-{v}", {"manager": manager})],
+             "config": {"User": "65532:65532", "WorkingDir": "/", "Entrypoint": ["/manager"]}}]
 
 
 def build_all(builder: Builder, check_libraries: bool = True, platform: bool = True) -> dict:
@@ -515,7 +565,7 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
     if platform:
         specs += platform_images(b, base, shell)
         b.images_write(specs, check_libraries)
-        doc = b.index([s["ref"] for s in specs])
+        doc = b.index([s["ref"] for s in specs], providers.build(b))
     return doc
 
 

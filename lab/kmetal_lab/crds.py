@@ -85,8 +85,27 @@ def bundle() -> Path:
     return target
 
 
+# Components whose operators publish no chart: the platform role installs their CRDs from a file the site gives
+# (kmetal_platform_crd_files), which the lab writes from the same pinned modules.
+NO_CHART = ("KubeVirt", "Containerized Data Importer (CDI)", "Multus NetworkAttachmentDefinition")
+
+
+def write_no_chart(target: Path | None = None) -> Path:
+    """The CRDs of NO_CHART in one file under the lab's state (inventories/lab's kmetal_platform_crd_files)."""
+    target = target or paths.lab_dir() / "crds" / "no-chart.yaml"
+    docs = [crd for entry in table() if entry["component"] in NO_CHART for crd in _documents(entry)]
+    if len({e["component"] for e in table() if e["component"] in NO_CHART}) != len(NO_CHART):
+        raise LabError(f"lab/crds.yml lacks one of {', '.join(NO_CHART)}")
+    text = yaml.safe_dump_all(docs, sort_keys=False)
+    if not target.exists() or target.read_text() != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return target
+
+
 def install(kubeconfig: Path, say=print, timeout: int = 120) -> None:
     """Apply the bundle server-side and wait until every CRD is Established; skipped when already installed."""
+    write_no_chart()
     path = bundle()
     stamp = paths.lab_dir() / STAMP
     if stamp.exists() and stamp.read_text() == path.name:

@@ -237,7 +237,7 @@ def check_cache(manifest: dict, say=print) -> dict:
             continue
         if not built or not built.get("tarball"):
             missing.append(f"image {item['ref']} (not in {cache / 'artifacts.json'})")
-        elif not Path(built["tarball"]).is_file():
+        elif not Path(built["tarball"]).exists():  # an image tarball, or an OCI layout directory (an artifact)
             missing.append(f"image {item['ref']} ({built['tarball']})")
         else:
             images.append({"ref": item["ref"], "tarball": built["tarball"], "digest": built.get("digest")})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -74,3 +75,11 @@ def wait(predicate, timeout: float, step: float = 0.5):
             return True
         time.sleep(step)
     return False
+
+
+def recap(output: str) -> dict:
+    """host -> {ok, changed, failed, ...} from ansible-playbook's PLAY RECAP."""
+    out = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.M):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return out

@@ -6,12 +6,11 @@ pods on different nodes reach each other, and a second run changes nothing."""
 
 import json
 import os
-import re
 import subprocess
 
 import pytest
 import yaml
-from helpers import REPO, VENV_BIN, hosts_up, inventory, lab, playbook, ssh, wait
+from helpers import REPO, VENV_BIN, hosts_up, inventory, lab, playbook, recap, ssh, wait
 
 PREFIX = "uc"
 PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
@@ -54,14 +53,6 @@ def run_json(inv, play, *args):
                 if result.get("changed") or any(r.get("changed") for r in items if isinstance(r, dict)):
                     changed.setdefault(host, set()).add(t["task"]["name"].split(" : ", 1)[-1])
     return proc.returncode, changed, proc.stdout
-
-
-def recap(output: str) -> dict:
-    """host -> {ok, changed, failed, ...} from the PLAY RECAP."""
-    out = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, flags=re.M):
-        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return out
 
 
 @pytest.fixture(scope="module")

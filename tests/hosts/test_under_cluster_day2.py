@@ -50,10 +50,11 @@ def set_version(inv, version):
 def mirror_both_versions(tmp):
     """An air-gapped upgrade: the site's mirror holds the running version's artifacts beside the target's. The
     manifest of the site at OLD (kmetal.platform.artifacts with OLD's kubeadm, which lists OLD's images) joins the
-    lab's, and the mirror is filled with both (what the mirror playbook does on a real site before an upgrade)."""
+    lab's, and the mirror is filled with both (what the mirror playbook does on a real site before an upgrade).
+    The tenants are left out of OLD's manifest: their versions are the lab's own, newer than OLD's kubeadm lists."""
     cache = Path(os.environ.get("KMETAL_CACHE", Path.home() / ".cache" / "kmetal"))
     old = tmp / ("manifest-%s.json" % OLD)
-    proc = playbook(REPO / "inventories" / "lab" / "hosts.yml", PLAYS / "artifacts.yml", "-e", "kmetal_kubernetes_version=" + OLD,
+    proc = playbook(REPO / "inventories" / "lab" / "hosts.yml", PLAYS / "artifacts.yml", "-e", "kmetal_kubernetes_version=" + OLD, "-e", '{"kmetal_tenants": []}',
                     "-e", "artifacts_kubeadm_binary=%s" % (cache / "bin" / ("kubeadm-" + OLD)), "-e", "artifacts_manifest_path=%s" % old,
                     "-e", "artifacts_print_table=false")
     assert proc.returncode == 0, proc.stdout[-4000:]

@@ -12,7 +12,7 @@ from kubernetes import client
 from test_tenant_cluster_module import CAPI, cluster_class, get_cluster
 from test_tenant_fleet import cleanup, fleet, fleet_task  # noqa: F401  (fixtures)
 
-KCP = ("controlplane.cluster.x-k8s.io", "v1alpha2")
+KCP = ("controlplane.cluster.x-k8s.io", "v1alpha1")
 KAMAJI = ("kamaji.clastix.io", "v1alpha1")
 WAKE = "kmetal.io/wake-replicas"
 
@@ -44,7 +44,7 @@ def control_plane(k8s, ns, cluster, name="dev-cp", version="v1.34.1", replicas_=
     TenantControlPlane of the same name), and the Cluster's controlPlaneRef to it (written by another manager)."""
     custom = client.CustomObjectsApi(k8s)
     custom.create_namespaced_custom_object(*KCP, ns, "kamajicontrolplanes", {
-        "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha2", "kind": "KamajiControlPlane", "metadata": {"name": name},
+        "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "KamajiControlPlane", "metadata": {"name": name},
         "spec": {"dataStoreName": "default", "version": version, "replicas": replicas_, "network": {"serviceType": "LoadBalancer"},
                  "kubelet": {"cgroupfs": "systemd"}, "addons": {}}})
     custom.patch_namespaced_custom_object(*CAPI, ns, "clusters", cluster, {"spec": {"controlPlaneRef": {

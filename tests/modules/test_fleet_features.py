@@ -1,6 +1,7 @@
 """tenant_fleet at fleet scale: prune with its guard, absent entries with the in-use guards, partial failure with a
 status per tenant, fail_fast, and concurrent writers that write each object once."""
 
+import yaml
 from kmetal_tasks import task
 from kubernetes import client
 from test_tenant_fleet import cleanup, fleet, klass  # noqa: F401  (fixtures)
@@ -76,3 +77,36 @@ def test_absent_entry_keeps_the_subnet_in_use_guard(play, k8s, klass, uniq, clea
     client.CustomObjectsApi(k8s).delete_cluster_custom_object(*KUBEOVN, "ips", "pod-x." + busy)
     again = play([fleet_task([dict(tenants[0], state="absent")], klass)])
     assert by_name(again[0])[tenants[0]["name"]]["status"] == "removed"
+
+
+def test_tenants_file_is_the_same_fleet_as_the_list(play, klass, uniq, cleanup, tmp_path):  # noqa: F811
+    tenants = fleet(uniq[:5], 2)
+    cleanup.extend(t["name"] for t in tenants)
+    created = play([fleet_task(tenants, klass)])
+    assert created[0]["changed"]
+    path = tmp_path / "fleet.yml"
+    path.write_text(yaml.safe_dump({"kmetal_tenants": tenants}))
+    from_file = play([dict(task("tenant_fleet", tenants_file=str(path), platform_cidrs=["198.18.1.0/24"], class_namespace=klass,
+                                machine_size="small"))])
+    assert from_file[0]["changed"] is False and from_file.writes == [] and from_file[0]["tenants"] == [t["name"] for t in tenants]
+    both = play([dict(fleet_task(tenants, klass, tenants_file=str(path)), ignore_errors=True), dict(task("tenant_fleet"), ignore_errors=True)])
+    assert "mutually exclusive: tenants|tenants_file" in both[0]["msg"] and "one of the following is required: tenants, tenants_file" in both[1]["msg"]
+    assert both.requests == 0
+
+
+def test_prune_releases_an_adopted_namespace_and_never_deletes_it(play, k8s, klass, uniq, cleanup, namespace):  # noqa: F811
+    """An adopted namespace carries the collection's labels while adopted: a prune takes back only what the tenant
+    added (quota, limits, binding, labels) and leaves the namespace and what it held."""
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="precious"), data={"a": "b"}))
+    name, kept = "ad-" + uniq[:6], "ak-" + uniq[:6]
+    cleanup.append(kept)
+    scope = {"labels": {"kmetal.io/test-fleet": uniq}}
+    adopted = play([fleet_task([dict(scope, name=name, namespace=namespace, adopt_namespace=True), dict(scope, name=kept)], klass)])
+    assert adopted[0]["changed"] and "kmetal.io/tenant" in (core.read_namespace(namespace).metadata.labels or {})
+    pruned = play([fleet_task([dict(scope, name=kept)], klass, prune=True, prune_selector="kmetal.io/test-fleet=" + uniq)])
+    assert by_name(pruned[0])[name]["status"] == "pruned"
+    assert not any(w["verb"] == "delete" and w["objectRef"]["resource"] == "namespaces" for w in pruned.writes)
+    assert core.read_namespaced_config_map("precious", namespace).data == {"a": "b"}
+    assert core.list_namespaced_resource_quota(namespace).items == [] and core.list_namespaced_limit_range(namespace).items == []
+    assert "kmetal.io/tenant" not in (core.read_namespace(namespace).metadata.labels or {})

@@ -14,7 +14,7 @@ def cluster_class(name):
     return {
         "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "ClusterClass", "metadata": {"name": name},
         "spec": {
-            "controlPlane": {"templateRef": {"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha2", "kind": "KamajiControlPlaneTemplate", "name": "cp"}},
+            "controlPlane": {"templateRef": {"apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1", "kind": "KamajiControlPlaneTemplate", "name": "cp"}},
             "infrastructure": {"templateRef": {"apiVersion": "infrastructure.cluster.x-k8s.io/v1alpha1", "kind": "KubevirtClusterTemplate", "name": "infra"}},
             "variables": [
                 {"name": "controlPlane", "required": False, "schema": {"openAPIV3Schema": {"type": "object", "properties": {

@@ -37,6 +37,8 @@ def scoped_values(namespace: str, suffix: str, glue_only: bool) -> dict:
         "kubevirt": {"namespace": namespace},
         "flux": {"enabled": True},
         "network": {"providerNetwork": {"name": f"t{suffix}"}},
+        # The Kamaji controller's default DataStore mirrors the glue's.
+        "kamaji": {"defaultDatastoreName": f"t-{suffix}"},
         "glue": {
             "dataStore": {"name": f"t-{suffix}"},
             "clusterIssuer": {"name": f"t-{suffix}"},

@@ -1,5 +1,7 @@
 """The kMetal umbrella chart: helm lint, helm template of the toggle combinations, and the values schema."""
 
+import re
+
 import pytest
 
 import kmetal_platform_helpers as c
@@ -85,7 +87,7 @@ def test_clusterclass_variables_and_patches(all_on):
     cc = next(d for d in docs if d["kind"] == "ClusterClass")
     assert cc["metadata"] == {**cc["metadata"], "name": "kubevirt-kubeadm", "namespace": "kmetal-capi-providers"}
     assert [v["name"] for v in cc["spec"]["variables"]] == ["controlPlane", "machineSize", "bootstrapConfig", "network"]
-    assert cc["spec"]["controlPlane"]["templateRef"]["apiVersion"] == "controlplane.cluster.x-k8s.io/v1alpha2"
+    assert cc["spec"]["controlPlane"]["templateRef"]["apiVersion"] == "controlplane.cluster.x-k8s.io/v1alpha1"
     patched = {d["selector"]["kind"] for p in cc["spec"]["patches"] for d in p["definitions"]}
     assert patched == {"KamajiControlPlaneTemplate", "KubevirtMachineTemplate"}
     kct = next(d for d in docs if d["kind"] == "KubevirtClusterTemplate")
@@ -95,6 +97,9 @@ def test_clusterclass_variables_and_patches(all_on):
     vmt = next(d for d in docs if d["kind"] == "KubevirtMachineTemplate")
     dv = vmt["spec"]["template"]["spec"]["virtualMachineTemplate"]["spec"]["dataVolumeTemplates"][0]
     assert dv["spec"]["source"]["registry"]["url"].startswith("docker://")
+    # Cluster API's webhook refuses a patch path into an array element (seen on the lab's real controllers)
+    paths = [j["path"] for p in cc["spec"]["patches"] for d in p["definitions"] for j in d["jsonPatches"]]
+    assert not [p for p in paths if re.search(r"/[0-9]+(/|$)", p)], paths
 
 
 # ---- values.schema.json and the mirror checks: bad values fail with a clear message ----
@@ -114,6 +119,7 @@ BAD = {
     "bad flux source": ({"flux": {"source": {"kind": "Bucket"}}}, "/flux/source/kind"),
     "bad machine size": ({"tenants": {"machineSizes": {"tiny": {"cores": 0, "memory": "1Gi", "disk": "1Gi"}}}}, "/tenants/machineSizes/tiny/cores"),
     "mirror disagrees": ({"network": {"kubeOvn": {"tunnelInterface": "data.206"}}}, "kube-ovn.agent.interface"),
+    "DataStore name mirror disagrees": ({"glue": {"dataStore": {"name": "other"}}}, "kamaji.defaultDatastoreName"),
     "unknown default size": ({"tenants": {"defaults": {"workerSize": "huge"}}}, "tenants.defaults.workerSize"),
     "vlan mode without interface": ({"network": {"kubeOvn": {"mode": "vlan"}}, "kube-ovn": {"networking": {"networkType": "vlan"}}}, "network.kubeOvn.vlan.interface"),
 }
@@ -136,19 +142,35 @@ def test_bad_values_fail_with_a_clear_message(case):
 
 def test_clusterclass_patch_template_renders_the_seed_variables(tmp_path):
     """The control-plane patch is a Go text/template with sprig, the engine of both CAPI's inline patches and
-    Helm's tpl: render it through helm with the seed's variables, and with the optional network left out."""
+    Helm's tpl: render it through helm with the seed's variables, and with the optional network left out.
+    CACPK v0.15.2 (v1alpha1) has one address, network.serviceAddress (the control-plane endpoint workers join):
+    the server address when it is an IP, else the VIP; the certificate names both."""
     import yaml
 
     (tmp_path / "templates").mkdir()
     (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: patch\nversion: 0.1.0\n")
     (tmp_path / "p.tmpl").write_text((c.CHART / "files" / "patches" / "control-plane-network.tmpl").read_text())
     (tmp_path / "templates" / "out.yaml").write_text('out: |\n{{ tpl (.Files.Get "p.tmpl") .Values | indent 2 }}\n')
+
+    def render(variables):
+        return yaml.safe_load(yaml.safe_load(c.helm("template", "p", str(tmp_path), values=variables).stdout)["out"])
+
     seed = {"controlPlane": {"dataStoreName": "default", "network": {
         "certSANs": ["api.acme.example"], "serviceAddress": "198.18.1.201", "serviceType": "LoadBalancer"}},
         "bootstrapConfig": {"serverAddress": "198.18.1.201"}}
-    out = yaml.safe_load(yaml.safe_load(c.helm("template", "p", str(tmp_path), values=seed).stdout)["out"])
-    assert out == {"serviceType": "LoadBalancer", "advertiseAddress": "198.18.1.201", "serviceAddress": "198.18.1.201",
-                   "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"}, "certSANs": ["api.acme.example"]}
+    assert render(seed) == {"serviceType": "LoadBalancer", "serviceAddress": "198.18.1.201",
+                            "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"},
+                            "certSANs": ["api.acme.example", "198.18.1.201"]}
     bare = {"controlPlane": {"dataStoreName": "default"}, "bootstrapConfig": {"serverAddress": "10.0.0.5"}}
-    out = yaml.safe_load(yaml.safe_load(c.helm("template", "p", str(tmp_path), values=bare).stdout)["out"])
-    assert out == {"serviceType": "LoadBalancer", "advertiseAddress": "10.0.0.5"}
+    assert render(bare) == {"serviceType": "LoadBalancer", "serviceAddress": "10.0.0.5", "certSANs": ["10.0.0.5"]}
+    # Workers reach the VIP through another IP (NAT): that IP is the endpoint, MetalLB still gets the VIP.
+    nat = {"controlPlane": {"network": {"serviceAddress": "198.18.1.201"}}, "bootstrapConfig": {"serverAddress": "203.0.113.7"}}
+    assert render(nat) == {"serviceType": "LoadBalancer", "serviceAddress": "203.0.113.7",
+                           "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"},
+                           "certSANs": ["203.0.113.7", "198.18.1.201"]}
+    # A DNS name cannot be the advertise address: the VIP is the endpoint, the name is in the certificate.
+    named = {"controlPlane": {"network": {"serviceAddress": "198.18.1.201"}}, "bootstrapConfig": {"serverAddress": "api.acme.example"}}
+    assert render(named) == {"serviceType": "LoadBalancer", "serviceAddress": "198.18.1.201",
+                             "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"},
+                             "certSANs": ["api.acme.example", "198.18.1.201"]}
+    assert render({"controlPlane": {}, "bootstrapConfig": {"serverAddress": "fd00::5"}})["serviceAddress"] == "fd00::5"

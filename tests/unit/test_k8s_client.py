@@ -107,6 +107,39 @@ def test_static_token_is_sent_as_bearer(tmp_path, no_library, clean_env):
     assert client.pool.connection_pool_kw["ca_cert_data"] == "CA" and client.pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
 
 
+def test_files_named_by_the_kubeconfig_are_found_beside_it(tmp_path, no_library, clean_env):
+    """client-certificate, client-key, certificate-authority and tokenFile as paths relative to the kubeconfig's own
+    directory (as kubectl reads them), not to the current directory; tls-server-name goes to the TLS handshake."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "u.crt").write_bytes(PEM_CERT % 5)
+    (conf / "u.key").write_bytes(PEM_KEY % 5)
+    (conf / "token").write_text("from-a-file\n")
+    cluster = {"server": "https://10.0.0.1:6443", "certificate-authority": "ca.crt", "tls-server-name": "api.internal"}
+    path = kubeconfig(conf, {"client-certificate": "u.crt", "client-key": "u.key", "tokenFile": "token"}, cluster)
+    client = Client({"kubeconfig": str(path)})
+    kw = client.pool.connection_pool_kw
+    assert (kw["cert_file"], kw["key_file"], kw["ca_certs"]) == (str(conf / "u.crt"), str(conf / "u.key"), str(conf / "ca.crt"))
+    assert kw["server_hostname"] == "api.internal" and auth_header(client) == "Bearer from-a-file"
+    client.close()
+    assert (conf / "u.crt").exists() and (conf / "u.key").exists(), "the user's own files are never removed"
+
+
+def test_kubeconfig_variable_merges_several_files_first_wins(tmp_path, no_library, clean_env, monkeypatch):
+    first = kubeconfig(tmp_path, {"token": "first"}, {"server": "https://first:6443"}, name="first")
+    second = tmp_path / "second"
+    second.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [{"name": "c", "cluster": {"server": "https://second:6443"}}, {"name": "o", "cluster": {"server": "https://other:6443"}}],
+        "users": [{"name": "u", "user": {"token": "second"}}],
+        "contexts": [{"name": "other", "context": {"cluster": "o", "user": "u"}}]}))
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(first), str(tmp_path / "missing"), str(second)]))
+    client = Client({})
+    assert client.host == "https://first:6443" and auth_header(client) == "Bearer first", "the first file's current-context and entries win"
+    other = Client({"context": "other"})
+    assert other.host == "https://other:6443" and auth_header(other) == "Bearer first", "a context from the second file, the user from the first"
+
+
 def test_username_and_password_are_refused_naming_the_user(tmp_path, clean_env):
     path = kubeconfig(tmp_path, {"username": "admin", "password": "secret"})
     with pytest.raises(KmetalError, match=r"kubeconfig: the kubeconfig user 'u' authenticates with username and password .*removed in 1.19"):

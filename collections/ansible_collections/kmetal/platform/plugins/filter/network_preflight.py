@@ -319,6 +319,46 @@ def _mirrors(site, errors):
                           f"point it at the site's own mirror")
 
 
+def _tenant_vips(site, errors):
+    """Tenant control-plane VIPs: every tenant VPC drops traffic to kmetal_platform_cidrs, so a MetalLB pool inside them
+    would give control planes VIPs their own workers cannot reach; and a tenant's VIP must be in a pool."""
+    platform = []
+    for i, cidr in enumerate(site.get("platform_cidrs") or []):
+        net = _net(cidr, f"kmetal_platform_cidrs[{i}]", errors)
+        if net is not None:
+            platform.append((i, cidr, net))
+    pools = []
+    for i, pool in enumerate(site.get("metallb_pools") or []):
+        if not isinstance(pool, dict):
+            continue
+        for j, addr in enumerate(pool.get("addresses") or []):
+            net = _net(addr, f"kmetal_metallb_pools[{i}] ({pool.get('name', i)}).addresses[{j}]", [])
+            if net is None:
+                continue
+            pools.append(net)
+            for k, cidr, pnet in platform:
+                if net & pnet:
+                    errors.append(f"kmetal_metallb_pools[{i}] ({pool.get('name', i)}) {addr} lies in kmetal_platform_cidrs[{k}] {cidr}: every "
+                                  "tenant VPC drops traffic to the platform CIDRs, so tenant workers could not reach a control-plane VIP "
+                                  "from this pool; move the pool out of kmetal_platform_cidrs")
+    for t in site.get("tenants") or []:
+        if not isinstance(t, dict):
+            continue
+        for c in t.get("clusters") or []:
+            if not isinstance(c, dict):
+                continue
+            vip = (c.get("control_plane") or {}).get("service_address")
+            if not vip or not pools:
+                continue
+            try:
+                ip = netaddr.IPAddress(vip)
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                continue  # the tenant modules name a malformed address
+            if not any(ip in pool for pool in pools):
+                errors.append(f"kmetal_tenants {t.get('name')} cluster {c.get('name')}: control_plane.service_address {vip} is in no "
+                              "kmetal_metallb_pools pool, so MetalLB cannot give it to the control plane; use an address from a pool")
+
+
 def preflight_problems(site, hosts):
     """Check a site's settings and its hosts' facts; return {'errors': [...], 'warnings': [...]}.
 
@@ -337,6 +377,7 @@ def preflight_problems(site, hosts):
     site_vlans = _vlans(site, errors)
     _control_plane(site, errors)
     _sites(site, errors, warnings)
+    _tenant_vips(site, errors)
     _mirrors(site, errors)
     for host in hosts:
         _host(site, host, site_vlans, ranges, errors, warnings)

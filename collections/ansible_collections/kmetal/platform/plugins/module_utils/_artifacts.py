@@ -114,12 +114,16 @@ def kubeadm_images(run, kubeadm, kubernetes_version, image_repository, source="k
 def walk_images(node, path=""):
     """Every image reference in a rendered object: each string under a key named `image` (containers,
     initContainers, ephemeralContainers, and the image fields of custom resources) and each docker:// URL
-    (container disks imported by CDI). Yields (path, ref)."""
+    (container disks imported by CDI). An untagged `image` beside a `version` (Kamaji's addons: konnectivity
+    server and agent) is pulled as image:version. Yields (path, ref)."""
     if isinstance(node, dict):
         for key, value in node.items():
             here = f"{path}.{key}" if path else str(key)
             if key == "image" and isinstance(value, str) and value.strip():
-                yield here, value.strip()
+                ref, version = value.strip(), node.get("version")
+                if isinstance(version, str) and version.strip() and ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref:
+                    ref = f"{ref}:{version.strip()}"
+                yield here, ref
             else:
                 yield from walk_images(value, here)
     elif isinstance(node, list):
@@ -172,6 +176,11 @@ def chart_images(rendered, chart_name="kmetal", provider_images=None):
         version = (obj.get("spec") or {}).get("version")
         if repo and version:
             images.append({"ref": f"{repo}:{version}", "source": f"runtime:capi-provider {key}"})
+        # A provider fetched from the site's mirror as an OCI artifact (<mirror>/<repository>:<version>): the mirror
+        # must hold <repository>:<version>.
+        oci = (((obj.get("spec") or {}).get("fetchConfig") or {}).get("oci") or "").strip()
+        if repo and oci and "/" in oci:
+            images.append({"ref": oci.split("/", 1)[1], "source": f"runtime:capi-provider components {key}", "pulled_by": "capi-operator"})
     return images
 
 

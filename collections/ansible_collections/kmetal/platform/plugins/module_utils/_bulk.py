@@ -73,7 +73,7 @@ def reconcile_many(client, items, check_mode=False, diff=False, label_selector=N
         if len(errors) == 1:
             raise errors[0]
         raise KmetalError("%d objects refused: %s" % (len(errors), "; ".join(str(e) for e in errors)), problems=[str(e) for e in errors])
-    report = {"changed": [], "written": [], "uncertain": [], "diffs": [], "tenant_results": {}, "lock": threading.Lock(), "stop": False}
+    report = new_report()
     for name, errs in refused:
         report["tenant_results"][name] = {"name": name, "status": "failed", "reason": "; ".join(str(e) for e in errs)}
 
@@ -85,7 +85,7 @@ def reconcile_many(client, items, check_mode=False, diff=False, label_selector=N
             if "remove" in unit:
                 status = unit["remove"](client, snap, check_mode, diff, report)
             else:
-                status = _write_unit(client, unit, live, check_mode, diff, report)
+                status, _outcomes = write_unit(client, unit, snap, check_mode, diff, report)
         except KmetalError as err:
             if fail_fast:
                 report["stop"] = True
@@ -125,49 +125,71 @@ def record(report, name, diff, before, after, check_mode):
             report["diffs"].append(diff_entry(before, after, name))
 
 
-def _write_unit(client, work, live, check_mode, diff, report):
-    """Write one unit's objects in ORDER, then its deletions. Returns its status: created, changed or unchanged."""
-    from ansible_collections.kmetal.platform.plugins.module_utils._tenant import in_terms_of_options  # one mapping of server fields
+def new_report():
+    """What the units of one run share, under its lock: the objects changed and written, the writes sent without an
+    answer, the diffs, a status per unit, and the fail_fast stop."""
+    return {"changed": [], "written": [], "uncertain": [], "diffs": [], "tenant_results": {}, "lock": threading.Lock(), "stop": False}
 
-    created, changed = [], []
+
+def write_unit(client, work, snapshot, check_mode, diff, report):
+    """Write one unit's objects (one tenant, of a fleet or of a tenant module call) in ORDER, then delete its ABSENT
+    keys. SNAPSHOT says what is live: one LIST per kind for a fleet, GETs for a module call. What lives in a namespace
+    the unit has just created is not read (it holds nothing yet) and, in check mode, is predicted as given (nothing can
+    be dry-run in a namespace that does not exist). A write the API server refuses is restated in the module's options
+    and what the run created of the unit is deleted again: no tenant is left half-made.
+
+    Returns (status, outcomes): status created, changed or unchanged; per object {kind, name, namespace, changed,
+    after} in the order written."""
+    created, outcomes = [], []
     created_namespaces = set()
     for obj in sorted(work["objects"], key=lambda o: ORDER.index(o["kind"])):
-        namespace = obj["metadata"].get("namespace")
-        current = live.get(_key(obj))
-        if check_mode and KINDS[obj["kind"]].namespaced and namespace in created_namespaces:
-            was_changed, before, after = True, None, obj  # nothing can be dry-run in a namespace not created yet
+        kind, meta = obj["kind"], obj["metadata"]
+        namespace = meta.get("namespace")
+        fresh = KINDS[kind].namespaced and namespace in created_namespaces
+        current = None if fresh else snapshot.get(kind, meta["name"], namespace)
+        if fresh and check_mode:
+            was_changed, before, after = True, None, obj
         else:
             try:
                 was_changed, before, after = apply_object(client, obj, current, check_mode)
             except KmetalError as err:
-                if err.status is None and not check_mode:
-                    with report["lock"]:
-                        report["uncertain"].append(obj_ident(obj))  # sent, no answer: it may have been written
-                refusal = in_terms_of_options(err, obj["kind"])
-                if err.status is not None and created:
-                    undone = [ident(k[0], k[1], k[2]) for k in _undo(client, created)]
-                    with report["lock"]:
-                        for name in undone:
-                            report["written"].remove(name)
-                            report["changed"].remove(name)
-                    raise KmetalError("%s; nothing of the tenant was left half-made: this run's writes of it were undone (%s)"
-                                      % (refusal, ", ".join(undone)), status=refusal.status, problems=refusal.details.get("problems"))
-                raise refusal
+                raise _refused(client, err, obj, created, check_mode, report)
         if was_changed:
             if current is None:
-                created.append((obj["kind"], obj["metadata"]["name"], namespace))
-                if obj["kind"] == "Namespace":
-                    created_namespaces.add(obj["metadata"]["name"])
-            changed.append(obj_ident(obj))
+                created.append((kind, meta["name"], namespace))
+                if kind == "Namespace":
+                    created_namespaces.add(meta["name"])
             record(report, obj_ident(obj), diff, before, after, check_mode)
+        outcomes.append({"kind": kind, "name": meta["name"], "namespace": namespace, "changed": was_changed, "after": after})
     for kind, namespace, name in sorted(work["absent"], key=lambda key: -ORDER.index(key[0])):
-        current = live.get((kind, namespace, name))
-        if delete_object(client, kind, current, check_mode):
-            changed.append(ident(kind, name, namespace))
+        current = None if namespace in created_namespaces else snapshot.get(kind, name, namespace)
+        was_changed = delete_object(client, kind, current, check_mode)
+        if was_changed:
             record(report, ident(kind, name, namespace), diff, current, None, check_mode)
+        outcomes.append({"kind": kind, "name": name, "namespace": namespace, "changed": was_changed, "after": None})
     if any(kind == "Namespace" for kind, _n, _ns in created):
-        return "created"
-    return "changed" if changed else "unchanged"
+        return "created", outcomes
+    return ("changed" if any(o["changed"] for o in outcomes) else "unchanged"), outcomes
+
+
+def _refused(client, err, obj, created, check_mode, report):
+    """The error to raise for ERR, a write of OBJ that failed: in the module's options; after undoing what the run
+    created of the unit when the API server refused it (a write sent without an answer is reported as uncertain)."""
+    from ansible_collections.kmetal.platform.plugins.module_utils._tenant import in_terms_of_options  # one mapping of server fields
+
+    if err.status is None and not check_mode:
+        with report["lock"]:
+            report["uncertain"].append(obj_ident(obj))  # sent, no answer: it may have been written
+    refusal = in_terms_of_options(err, obj["kind"])
+    if err.status is None or not created or check_mode:
+        return refusal
+    undone = [ident(k[0], k[1], k[2]) for k in _undo(client, created)]
+    with report["lock"]:
+        for name in undone:
+            report["written"].remove(name)
+            report["changed"].remove(name)
+    return KmetalError("%s; nothing of the tenant was left half-made: this run's writes of it were undone (%s)" % (refusal, ", ".join(undone)),
+                       status=refusal.status, problems=refusal.details.get("problems"), undone=undone)
 
 
 def _undo(client, created):

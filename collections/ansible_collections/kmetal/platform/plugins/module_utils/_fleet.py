@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A fleet of tenants in one call (tenant_fleet module): the tenants role's list, turned into the parameters of the
-tenant, vpc, subnet and tenant_cluster modules exactly as the role's per-item tasks do, validated by those modules'
-argspecs and builders for every item before any request, then reconciled by _bulk.reconcile_many (one LIST per kind).
+tenant, vpc, subnet and tenant_cluster modules (module_params: the one mapping of the inventory's tenant shape, which
+exists nowhere else), validated by those modules' argspecs and builders for every item before any request, then
+reconciled by _bulk.reconcile_many (one LIST per kind) with the modules' own checks and unit writer.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _datastore, _network, _tenant
 from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
-from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, obj_ident
-from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object
+from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident, obj_ident
+from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import delete_object
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, check_types, short, show
 
 FLEET_ARGS = dict(
-    tenants={"type": "list", "elements": "dict", "required": True},
+    tenants={"type": "list", "elements": "dict"},
+    tenants_file={"type": "path"},
     platform_cidrs={"type": "list", "elements": "str", "default": []},
     platform_drop_priority={"type": "int", "default": 31000},
     class_name={"type": "str", "default": "kubevirt-kubeadm"},
@@ -67,14 +69,35 @@ def _pick(entry, keys, where, problems):
     return {k: v for k, v in entry.items() if k in keys and v is not None}
 
 
+_VALIDATORS = {}  # id(argspec) -> its ArgumentSpecValidator, built once per run: 4 specs, not 4 per tenant
+
+
+def _own_defaults(spec, params):
+    """PARAMS with a copy of each mutable default ([] or {}) of SPEC it lacks, at every level: the validator would
+    put the spec's own object there and fill a dict's sub-options into it, changing the spec for the next tenant."""
+    for key, option in spec.items():
+        value = params.get(key)
+        if value is None and isinstance(option.get("default"), (dict, list)):
+            value = params[key] = copy.deepcopy(option["default"])
+        if option.get("options") and isinstance(value, dict):
+            _own_defaults(option["options"], value)
+        elif option.get("options") and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _own_defaults(option["options"], item)
+    return params
+
+
 def _validated(args, params, where, problems):
-    """PARAMS through the module's own argspec ARGS: its types, choices and defaults, as the module would get them.
-    Copies: the validator fills mutable defaults in place."""
+    """PARAMS through the module's own argspec ARGS: its types, choices and defaults, as the module would get them."""
     typed = check_types(args, params)
     if typed:
         problems.extend("%s: %s" % (where, msg) for msg in typed)
         return params
-    result = ArgumentSpecValidator(copy.deepcopy(args)).validate(copy.deepcopy(params))
+    validator = _VALIDATORS.get(id(args))
+    if validator is None:
+        validator = _VALIDATORS[id(args)] = ArgumentSpecValidator(copy.deepcopy(args))
+    result = validator.validate(_own_defaults(validator.argument_spec, copy.deepcopy(params)))
     for msg in result.error_messages:
         problems.append("%s: %s" % (where, msg))
     return result.validated_parameters
@@ -89,13 +112,13 @@ def _build(builder, params, where, problems):
 
 
 def module_params(tenant, defaults, where, problems):
-    """The parameters the role's per-item tasks would give the tenant, vpc, subnet and tenant_cluster modules for
+    """The parameters of the tenant, vpc, subnet and tenant_cluster modules for
     TENANT: {'tenant': ..., 'vpc': ..., 'subnets': [...], 'clusters': [...]} (None for what is not valid)."""
     t = _pick(tenant, TENANT_KEYS, where, problems)
     if t is None:
         return None
     name = t.get("name")
-    ns = t.get("namespace") or "tenant-%s" % name
+    ns = _tenant.tenant_namespace(name, t.get("namespace"))
     out = {"tenant": {k: t[k] for k in ("name", "namespace", "adopt_namespace", "labels", "quota", "limits", "admins") if k in t}}
     vpc_in = _pick(t.get("vpc") or {}, VPC_KEYS, where + ".vpc", problems) or {}
     vpc_name = vpc_in.get("name") or name
@@ -338,8 +361,29 @@ def _at(where, check, *args, **kwargs):
         raise KmetalError(str(err), obj=where, problems=err.details.get("problems"))
 
 
+def load_tenants_file(path):
+    """The tenant list of a YAML or JSON file, read with libyaml when PyYAML has it: for 1,000 tenants ansible-core's
+    own loader and the copy of the list to its worker take seconds that this read does not. The file holds the list,
+    or a mapping whose one key holds it (e.g. kmetal_tenants: [...])."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError) as err:
+        raise KmetalError("cannot read the tenants from %s: %s" % (path, short(err, 300)), field="tenants_file")
+    if isinstance(data, dict) and len(data) == 1:
+        data = next(iter(data.values()))
+    if not isinstance(data, list):
+        raise KmetalError("%s holds %s, not a list of tenants: write the list (- name: acme ...), or one key holding it (kmetal_tenants: [...])"
+                          % (path, type(data).__name__), field="tenants_file")
+    return data
+
+
 def fleet_reconcile(module, connect):
     p = module.params
+    if p.get("tenants_file"):
+        p = dict(p, tenants=load_tenants_file(p["tenants_file"]))
     fleet = Fleet(p, module.check_mode)  # validates every tenant: bad input never costs a request
     result = {"changed": False, "changed_objects": [], "written": [], "objects": len(fleet.items), "tenants": fleet.tenants, "tenant_results": []}
     if not fleet.items and not fleet.removals and not p["prune"]:
@@ -424,14 +468,8 @@ class Removal(object):
             if _tenant.created_here(ns_live):
                 done += self._delete(client, ns_live, check_mode, diff, report)
             else:
-                for kind, name in (("RoleBinding", _tenant.ADMINS_NAME), ("LimitRange", _tenant.LIMITS_NAME), ("ResourceQuota", _tenant.QUOTA_NAME)):
-                    live = client.get(kind, name, self.namespace)
-                    if live is not None:
-                        live.setdefault("kind", kind)
-                        done += self._delete(client, live, check_mode, diff, report)
-                bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
-                changed, before, after = apply_object(client, bare, ns_live, check_mode)
-                if changed:
-                    done += 1
-                    record(report, obj_ident(bare), diff, before, after, check_mode)
+                for kind, name, namespace, changed, before, after in _tenant.release_steps(client, ns_live, check_mode):
+                    if changed:
+                        done += 1
+                        record(report, ident(kind, name, namespace), diff, before, after, check_mode)
         return self.status if done else "unchanged"

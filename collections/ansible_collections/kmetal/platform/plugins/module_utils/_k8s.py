@@ -89,12 +89,18 @@ KINDS = {k.kind: k for k in (
     Kind("IP", "kubeovn.io/v1", "ips", False),
     Kind("Cluster", "cluster.x-k8s.io/v1beta2", "clusters", True),
     Kind("ClusterClass", "cluster.x-k8s.io/v1beta2", "clusterclasses", True),
-    Kind("KamajiControlPlane", "controlplane.cluster.x-k8s.io/v1alpha2", "kamajicontrolplanes", True),
+    Kind("KamajiControlPlane", "controlplane.cluster.x-k8s.io/v1alpha1", "kamajicontrolplanes", True),
     Kind("TenantControlPlane", "kamaji.clastix.io/v1alpha1", "tenantcontrolplanes", True),
     Kind("DataStore", "kamaji.clastix.io/v1alpha1", "datastores", False),
     Kind("Profile", "config.projectsveltos.io/v1beta1", "profiles", True),
     Kind("ClusterProfile", "config.projectsveltos.io/v1beta1", "clusterprofiles", False),
+    # what the platform's install waits for and reports on (workloads_ready)
+    Kind("Pod", "v1", "pods", True),
+    Kind("Event", "v1", "events", True),
     Kind("Deployment", "apps/v1", "deployments", True),
+    Kind("StatefulSet", "apps/v1", "statefulsets", True),
+    Kind("DaemonSet", "apps/v1", "daemonsets", True),
+    Kind("Job", "batch/v1", "jobs", True),
 )}
 
 

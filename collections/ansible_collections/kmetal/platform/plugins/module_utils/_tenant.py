@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.kmetal.platform.plugins.module_utils._bulk import new_report, write_unit
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import apply_object, delete_object, diff_entry, normalize
+from ansible_collections.kmetal.platform.plugins.module_utils._snapshot import Snapshot
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems, parse_quantity
 
 QUOTA_NAME = "kmetal-tenant-quota"
@@ -201,68 +203,28 @@ def in_terms_of_options(err, kind):
     return KmetalError("; ".join(problems), obj=err.obj, status=err.status, problems=problems)
 
 
-def undo(client, created):
-    """Delete what this run created (CREATED: [(kind, name, namespace)], in creation order), so that a refused write
-    leaves no half-made tenant: a namespace created in the run takes its contents with it."""
-    undone = []
-    namespaces = {name for kind, name, _ns in created if kind == "Namespace"}
-    for kind, name, namespace in reversed(created):
-        if namespace in namespaces:
-            continue
-        client.delete(kind, name, namespace)
-        undone.append(ident(kind, name, namespace))
-    return undone
-
-
 def tenant_reconcile(module, connect):
+    """The tenant module: a fleet of one. The same namespace check and the same unit writer as tenant_fleet, over a
+    snapshot read with GETs."""
     p = module.params
     ns, objects = build_tenant(p)
     if p["state"] == "absent":
         return remove(module, connect(), p, ns)
     client = connect()
-    result = {"changed": False, "namespace": ns, "objects": []}
-    diffs = []
-    ns_live = client.get("Namespace", ns)
+    snapshot = Snapshot(client)
+    ns_live = snapshot.get("Namespace", ns)
     check_namespace(p["name"], ns, ns_live, p["adopt_namespace"])
     mark_created(objects[0], ns_live)
-    ns_existed = ns_live is not None  # a namespace created now holds nothing yet: no reads of its objects
-    managed = [(o["kind"], o["metadata"]["name"]) for o in objects]
-    if p.get("admins") is not None and ("RoleBinding", ADMINS_NAME) not in managed:
-        managed.append(("RoleBinding", ADMINS_NAME))  # admins given but empty: the binding goes
-    wanted = {(o["kind"], o["metadata"]["name"]): o for o in objects}
-    created = []
-    for kind, name in managed:
-        desired = wanted.get((kind, name))
-        namespace = None if kind == "Namespace" else ns
-        try:
-            live = ns_live if kind == "Namespace" else (client.get(kind, name, ns) if ns_existed else None)
-            if desired is None:
-                changed = delete_object(client, kind, live, module.check_mode)
-                before, after = live, None
-            elif kind != "Namespace" and ns_live is None and module.check_mode:
-                # nothing can be dry-run inside a namespace that does not exist yet: the object would be created as given
-                changed, before, after = True, None, desired
-            else:
-                changed, before, after = apply_object(client, desired, live, module.check_mode)
-        except KmetalError as err:
-            if not created:
-                raise in_terms_of_options(err, kind)
-            undone = undo(client, created)
-            refusal = in_terms_of_options(err, kind)
-            raise KmetalError("%s; nothing of the tenant was left half-made: this run's writes were undone" % refusal,
-                              status=refusal.status, problems=refusal.details.get("problems"), undone=undone)
-        if changed and before is None and not module.check_mode:
-            created.append((kind, name, namespace))
-        if kind == "Namespace" and not module.check_mode:
-            ns_live = after
-        result["changed"] |= changed
-        result["objects"].append({"kind": kind, "name": name, "namespace": namespace, "changed": changed})
-        if changed and module._diff:
-            diffs.append(diff_entry(before, after, ident(kind, name, namespace)))
-        if kind == "Namespace":
-            result["labels"] = (normalize(after) or {}).get("metadata", {}).get("labels", {})
-    if diffs:
-        result["diff"] = diffs
+    absent = []
+    if p.get("admins") is not None and not any(o["kind"] == "RoleBinding" for o in objects):
+        absent.append(("RoleBinding", ns, ADMINS_NAME))  # admins given but empty: the binding goes
+    report = new_report()
+    _status, outcomes = write_unit(client, {"objects": objects, "absent": absent}, snapshot, module.check_mode, module._diff, report)
+    result = {"changed": bool(report["changed"]), "namespace": ns,
+              "objects": [{k: o[k] for k in ("kind", "name", "namespace", "changed")} for o in outcomes],
+              "labels": (normalize(outcomes[0]["after"]) or {}).get("metadata", {}).get("labels", {})}
+    if report["diffs"]:
+        result["diff"] = report["diffs"]
     return result
 
 
@@ -294,18 +256,31 @@ def remove(module, client, p, ns):
     return result
 
 
-def release(module, client, live, result):
-    """Give an adopted namespace back as it was before: the tenant's objects deleted, the collection's fields of the
-    namespace (labels) dropped by applying an empty configuration with the same field manager."""
+def release_steps(client, live, check_mode):
+    """Give an adopted namespace LIVE back as it was before: the tenant's objects deleted, the collection's fields of
+    the namespace (labels) dropped by applying an empty configuration with the same field manager. The same for the
+    tenant module and a fleet's removal. Returns [(kind, name, namespace, changed, before, after)]."""
     ns = live["metadata"]["name"]
+    steps = []
     for kind, name in (("RoleBinding", ADMINS_NAME), ("LimitRange", LIMITS_NAME), ("ResourceQuota", QUOTA_NAME)):
-        changed = delete_object(client, kind, client.get(kind, name, ns), module.check_mode)
-        result["changed"] |= changed
-        result["objects"].append({"kind": kind, "name": name, "namespace": ns, "changed": changed})
+        current = client.get(kind, name, ns)
+        if current is not None:
+            current.setdefault("kind", kind)
+        steps.append((kind, name, ns, delete_object(client, kind, current, check_mode), current, None))
     bare = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-    changed, before, after = apply_object(client, bare, live, module.check_mode)
-    result["changed"] |= changed
-    result["objects"].append({"kind": "Namespace", "name": ns, "namespace": None, "changed": changed})
-    if changed and module._diff:
-        result["diff"] = [diff_entry(before, after, ident("Namespace", ns))]
+    changed, before, after = apply_object(client, bare, live, check_mode)
+    steps.append(("Namespace", ns, None, changed, before, after))
+    return steps
+
+
+def release(module, client, live, result):
+    """state: absent of an adopted namespace: release_steps, reported as the tenant module does."""
+    diffs = []
+    for kind, name, namespace, changed, before, after in release_steps(client, live, module.check_mode):
+        result["changed"] |= changed
+        result["objects"].append({"kind": kind, "name": name, "namespace": namespace, "changed": changed})
+        if changed and module._diff:
+            diffs.append(diff_entry(before, after, ident(kind, name, namespace)))
+    if diffs:
+        result["diff"] = diffs
     return result

@@ -48,7 +48,10 @@ options:
     type: dict
     default: {}
   quota:
-    description: The tenant's ResourceQuota. Values are Kubernetes quantities; an omitted one is not limited.
+    description:
+      - The tenant's ResourceQuota. Values are Kubernetes quantities, an omitted one is not limited.
+      - A quantity is a string (C(500m), C(16Gi)) or a number (C(64)), as in Kubernetes itself, hence C(type=raw);
+        each is checked to be a quantity before any request.
     type: dict
     default: {}
     suboptions:
@@ -69,7 +72,7 @@ options:
         type: int
         default: 10
   limits:
-    description: The container defaults and maxima of the tenant's LimitRange.
+    description: The container defaults and maxima of the tenant's LimitRange, as quantities (a string or a number, as in O(quota)).
     type: dict
     default: {}
     suboptions:

@@ -56,9 +56,16 @@ options:
         refused without it.
       - C(state) C(present) (the default) or C(absent); an absent entry may keep its other keys and add C(force)
         (remove even what is still in use).
+      - Give either O(tenants) or O(tenants_file).
     type: list
     elements: dict
-    required: true
+  tenants_file:
+    description:
+      - A YAML or JSON file on the host running the module holding the same list (or a mapping whose one key holds
+        it, such as C(kmetal_tenants:)), read by the module itself with libyaml.
+      - For large fleets - for 1,000 tenants, ansible-core's own loading of inventory variables and their copy to the
+        task's worker take longer than the module's whole run.
+    type: path
   platform_cidrs:
     description: Platform networks every tenant VPC drops traffic to, before each tenant's own C(vpc.platform_cidrs).
     type: list
@@ -153,6 +160,11 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: A large fleet kept in a data file of its own
+  kmetal.platform.tenant_fleet:
+    kubeconfig: ~/.kube/kmetal
+    tenants_file: "{{ inventory_dir }}/tenants/fleet.yml"
+
 - name: All tenants of the inventory in one call
   kmetal.platform.tenant_fleet:
     kubeconfig: ~/.kube/kmetal
@@ -243,7 +255,7 @@ from ansible_collections.kmetal.platform.plugins.module_utils._module import arg
 
 
 def main():
-    run(argspec(**FLEET_ARGS), fleet_reconcile)
+    run(argspec(**FLEET_ARGS), fleet_reconcile, required_one_of=[["tenants", "tenants_file"]], mutually_exclusive=[["tenants", "tenants_file"]])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,18 @@ metadata: {name: cluster-api}
 spec: {version: v1.13.6}
 ---
 # Source: kmetal/templates/glue/clusterclass.yaml
+apiVersion: controlplane.cluster.x-k8s.io/v1alpha1
+kind: KamajiControlPlaneTemplate
+metadata: {name: cp}
+spec:
+  template:
+    spec:
+      addons:
+        konnectivity:
+          server: {port: 8132, image: registry.k8s.io/kas-network-proxy/proxy-server, version: v0.34.0}
+          agent: {image: "registry.k8s.io/kas-network-proxy/proxy-agent:v0.33.0", version: v0.34.0}
+---
+# Source: kmetal/templates/glue/clusterclass.yaml
 apiVersion: infrastructure.cluster.x-k8s.io/v1alpha1
 kind: KubevirtMachineTemplate
 metadata: {name: small}
@@ -63,7 +75,7 @@ spec:
 """
 
 
-def test_the_walker_finds_init_ephemeral_and_custom_resource_images_with_their_sub_chart():
+def test_the_walker_finds_init_ephemeral_addon_and_custom_resource_images_with_their_sub_chart():
     images = art.chart_images(RENDERED, "kmetal", {"CoreProvider/cluster-api": "registry.k8s.io/cluster-api/cluster-api-controller"})
     assert images == [
         {"ref": "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", "source": "chart:flannel", "pulled_by": "containerd"},
@@ -71,6 +83,9 @@ def test_the_walker_finds_init_ephemeral_and_custom_resource_images_with_their_s
         {"ref": "docker.io/library/busybox:latest", "source": "chart:flannel", "pulled_by": "containerd"},
         {"ref": "quay.io/coreos/etcd:v3.5.6", "source": "chart:kamaji", "pulled_by": "containerd"},
         {"ref": "registry.k8s.io/cluster-api/cluster-api-controller:v1.13.6", "source": "runtime:capi-provider CoreProvider/cluster-api"},
+        # Kamaji's addon shape: an untagged image beside its version; a tagged image keeps its own tag.
+        {"ref": "registry.k8s.io/kas-network-proxy/proxy-server:v0.34.0", "source": "chart:kmetal", "pulled_by": "containerd"},
+        {"ref": "registry.k8s.io/kas-network-proxy/proxy-agent:v0.33.0", "source": "chart:kmetal", "pulled_by": "containerd"},
         {"ref": "quay.io/capk/ubuntu-2404-container-disk:v1.34.1", "source": "chart:kmetal", "pulled_by": "cdi"},
     ]
 

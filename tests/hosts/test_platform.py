@@ -1,0 +1,228 @@
+"""The platform for real on a lab under cluster (1 control plane + 1 worker, the lab mirror the only source): the
+platform play's --check on a fresh cluster, its install in phases, then each component proven by what it does, a
+second run and a --check that change nothing, and the failures an operator meets (an image missing from the
+mirror, a workload that does not become ready) reported with what they need to know."""
+
+import json
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+import yaml
+from helpers import REPO, hosts_up, inventory, lab, playbook, recap, ssh, wait
+
+PREFIX = "pf"
+PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
+KUBECTL = REPO / ".lab" / "bin" / "kubectl"
+NAMESPACE = "kmetal-flux"
+PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    was_running = lab("mirror", "status").returncode == 0
+    up = lab("mirror", "up")
+    assert up.returncode == 0, up.stderr
+    tmp = tmp_path_factory.mktemp("platform")
+    try:
+        hosts = hosts_up(PREFIX, 2)
+        subnet = hosts["all"]["vars"]["kmetal_lab_management_subnet"]
+        base = ".".join(subnet.split(".")[:3])
+        kubeconfig = tmp / "admin.conf"
+        inv = inventory(tmp, PREFIX)
+        (inv / "group_vars" / "all" / "zz-test.yml").write_text(yaml.safe_dump({
+            "kmetal_control_plane_endpoint": {"address": base + ".10", "port": 6443, "interface": "mgmt0"},
+            "under_cluster_kubeconfig": str(kubeconfig),
+            "kmetal_kubeconfig": str(kubeconfig),
+            "kmetal_chart": {"source": "path", "path": str(REPO / "charts/kmetal")},
+            "kmetal_platform_crd_files": [str(REPO / ".lab/crds/no-chart.yaml")],
+            "kmetal_metallb_pools": [{"name": "tenant-cp-pool", "addresses": ["%s.200-%s.220" % (base, base)]}],
+            "kmetal_tenants": [],  # the platform only (the lab's tenants have VIPs in the demo's pool)
+            "under_cluster_helm_binary": str(REPO / ".lab/bin/helm"),
+            "platform_helm_binary": str(REPO / ".lab/bin/helm"),
+            "platform_kubectl_binary": str(KUBECTL),
+            "under_cluster_flannel_chart": str(REPO / "charts/kmetal/charts/flannel"),
+        }))
+        hosts_file = inv / "hosts.yml"
+        doc = yaml.safe_load(hosts_file.read_text())
+        doc["all"].setdefault("hosts", {})["localhost"] = {"ansible_connection": "local",
+                                                           "ansible_python_interpreter": str(REPO / ".venv/bin/python")}
+        hosts_file.write_text(yaml.safe_dump(doc))
+        for play in ("hosts.yml", "under_cluster.yml"):
+            proc = playbook(inv, PLAYS / play, timeout=1800)
+            assert proc.returncode == 0, "%s failed:\n%s" % (play, proc.stdout[-6000:])
+        check = playbook(inv, PLAYS / "platform.yml", "--check", "--diff", timeout=900)
+        start = time.monotonic()
+        first = playbook(inv, PLAYS / "platform.yml", timeout=2400)
+        seconds = time.monotonic() - start
+        second = playbook(inv, PLAYS / "platform.yml", timeout=1200)
+        # --check alone: under --diff the manifest diff (helm template against the release) also reports charts
+        # that render differently outside the cluster, which is shown, not a change
+        recheck = playbook(inv, PLAYS / "platform.yml", "--check", timeout=900)
+        yield {"inventory": inv, "kubeconfig": kubeconfig, "base": base, "check": check, "first": first, "second": second,
+               "recheck": recheck, "seconds": seconds,
+               "addresses": [h["ansible_host"] for g in doc["all"]["children"]["kmetal_nodes"]["children"].values()
+                             for h in (g.get("hosts") or {}).values()]}
+    finally:
+        lab("hosts", "down", "--prefix", PREFIX)
+        if not was_running:
+            lab("mirror", "down")
+
+
+def kubectl(platform, *args, check=True, stdin=None):
+    proc = subprocess.run([str(KUBECTL), "--kubeconfig", str(platform["kubeconfig"]), *args], capture_output=True, text=True,
+                          timeout=180, input=stdin)
+    assert not check or proc.returncode == 0, proc.stderr
+    return proc
+
+
+def apply(platform, *docs):
+    return kubectl(platform, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(d) for d in docs))
+
+
+def test_check_mode_on_a_fresh_cluster_predicts_the_install(platform):
+    check = platform["check"]
+    assert check.returncode == 0, check.stdout[-6000:]
+    assert "would change" in " ".join(check.stdout.split())
+    assert "kind: ClusterClass" in check.stdout  # --diff shows the release's manifest
+    assert "ignoring" not in check.stdout.lower()  # nothing is predicted by ignoring an error
+
+
+def test_the_install_succeeds_phase_by_phase_and_every_pod_is_ready(platform):
+    first = platform["first"]
+    assert first.returncode == 0, first.stdout[-12000:]
+    print("platform install: %.0f s" % platform["seconds"])
+    for phase in ("foundation", "operators", "glue", "classes"):
+        assert "phase %s" % phase in first.stdout
+    pods = json.loads(kubectl(platform, "get", "pods", "-A", "-o", "json").stdout)["items"]
+    not_ready = [p["metadata"]["namespace"] + "/" + p["metadata"]["name"] for p in pods
+                 if p["status"].get("phase") != "Succeeded"
+                 and not all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+    assert not not_ready, not_ready
+    names = " ".join(p["metadata"]["name"] for p in pods)
+    for expected in ("cert-manager", "cainjector", "webhook", "metallb-controller", "metallb-speaker", "kamaji", "kmetal-etcd-0",
+                     "local-path-provisioner", "cluster-api-operator", "capi-controller-manager", "capi-kubeadm-bootstrap",
+                     "capk-controller-manager", "capi-kamaji-controller-manager"):
+        assert expected in names, "no pod named like %s: %s" % (expected, names)
+
+
+def test_what_cannot_run_here_is_named_with_the_reason(platform):
+    out = " ".join(platform["first"].stdout.split())
+    for piece, why in (("kube_ovn", "openvswitch"), ("kubevirt", "/dev/kvm"), ("cdi", "KubeVirt VMs"), ("multus", "refuses")):
+        assert re.search(r"%s: not deployed on this site \([^)]*%s" % (piece, re.escape(why)), out), piece
+    for crd in ("vpcs.kubeovn.io", "kubevirts.kubevirt.io", "cdis.cdi.kubevirt.io", "network-attachment-definitions.k8s.cni.cncf.io"):
+        kubectl(platform, "get", "crd", crd)
+    assert not kubectl(platform, "get", "kubevirt", "-A", "-o", "name").stdout.strip()  # checked, not deployed
+
+
+def test_a_second_run_and_a_check_change_nothing(platform):
+    for run in ("second", "recheck"):
+        proc = platform[run]
+        assert proc.returncode == 0, proc.stdout[-6000:]
+        counts = recap(proc.stdout)
+        assert counts["localhost"]["changed"] == 0, proc.stdout[-6000:]
+        assert ": unchanged" in " ".join(proc.stdout.split())
+
+
+def test_cert_manager_issues_a_certificate_from_the_cluster_issuer(platform):
+    name = "proof-" + uuid.uuid4().hex[:6]
+    apply(platform, {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": name, "namespace": "default"},
+                     "spec": {"secretName": name, "dnsNames": ["proof.kmetal.test"],
+                              "issuerRef": {"name": "kmetal-selfsigned", "kind": "ClusterIssuer"}}})
+    kubectl(platform, "wait", "--for=condition=Ready", "certificate/" + name, "-n", "default", "--timeout=120s")
+    secret = json.loads(kubectl(platform, "get", "secret", name, "-n", "default", "-o", "json").stdout)
+    assert {"tls.crt", "tls.key"} <= set(secret["data"])
+
+
+def test_metallb_gives_a_load_balancer_an_ip_that_answers_from_a_lab_host(platform):
+    name = "proof-" + uuid.uuid4().hex[:6]
+    labels = {"app": name}
+    apply(platform,
+          {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+               {"name": "echo", "image": PROBE_IMAGE, "command": ["sh", "-c", "while true; do echo kmetal-lb | nc -l -p 8080; done"],
+                "ports": [{"containerPort": 8080}]}]}}}},
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"type": "LoadBalancer", "selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}})
+    kubectl(platform, "rollout", "status", "deployment/" + name, "-n", "default", "--timeout=180s")
+    def lb_ip():
+        return json.loads(kubectl(platform, "get", "svc", name, "-n", "default", "-o", "json").stdout)["status"] \
+            .get("loadBalancer", {}).get("ingress", [{}])[0].get("ip")
+    assert wait(lb_ip, timeout=120), "no LoadBalancer IP"
+    ip = lb_ip()
+    low, high = 200, 220
+    assert ip.startswith(platform["base"] + ".") and low <= int(ip.rsplit(".", 1)[1]) <= high, ip
+    probe = "python3 -c \"import socket; s=socket.create_connection(('%s', 80), 5); print(s.recv(64).decode())\"" % ip
+    answered = wait(lambda: "kmetal-lb" in ssh(platform["addresses"][0], probe).stdout, timeout=60)
+    assert answered
+
+
+def test_local_path_binds_a_volume_claim(platform):
+    name = "proof-" + uuid.uuid4().hex[:6]
+    apply(platform,
+          {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}},
+          {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"restartPolicy": "Never", "containers": [{"name": "w", "image": PROBE_IMAGE, "command": ["sh", "-c", "echo ok > /data/f"],
+                                                                "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": name}}]}})
+    kubectl(platform, "wait", "--for=jsonpath={.status.phase}=Bound", "pvc/" + name, "-n", "default", "--timeout=180s")
+    kubectl(platform, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/" + name, "-n", "default", "--timeout=180s")
+
+
+def test_kamaji_runs_with_its_default_datastore_on_an_etcd_with_authentication(platform):
+    store = json.loads(kubectl(platform, "get", "datastore", "default", "-o", "json").stdout)
+    assert store["spec"]["endpoints"] == ["kmetal-etcd-0.kmetal-etcd.%s.svc.cluster.local:2379" % NAMESPACE]
+    kubectl(platform, "wait", "--for=condition=Complete", "job/kmetal-etcd-auth", "-n", NAMESPACE, "--timeout=60s")
+    # Authentication is on: a certificate whose name is no etcd user (the members' own) is refused.
+    status = kubectl(platform, "exec", "-n", NAMESPACE, "kmetal-etcd-0", "--", "sh", "-c",
+                     "etcdctl --endpoints https://127.0.0.1:2379 --cacert /etc/etcd/pki/ca.crt --cert /etc/etcd/pki/tls.crt "
+                     "--key /etc/etcd/pki/tls.key auth status", check=False)
+    assert status.returncode != 0 and "user name not found" in status.stdout + status.stderr, status
+    kubectl(platform, "wait", "--for=condition=Available", "deployment/kmetal-kamaji", "-n", NAMESPACE, "--timeout=60s")
+
+
+def test_cluster_api_providers_are_installed_from_the_mirror(platform):
+    ns = "kmetal-capi-providers"
+    for kind in ("coreprovider", "bootstrapprovider", "infrastructureprovider", "controlplaneprovider"):
+        objs = json.loads(kubectl(platform, "get", kind, "-n", ns, "-o", "json").stdout)["items"]
+        assert objs, kind
+        for obj in objs:
+            ready = {c["type"]: c["status"] for c in obj["status"].get("conditions", [])}
+            assert ready.get("Ready") == "True", (kind, obj["status"])
+            assert "github.com" not in json.dumps(obj["spec"].get("fetchConfig") or {}), obj["spec"]
+    for crd in ("clusters.cluster.x-k8s.io", "clusterclasses.cluster.x-k8s.io", "kamajicontrolplanes.controlplane.cluster.x-k8s.io",
+                "kubevirtmachinetemplates.infrastructure.cluster.x-k8s.io"):
+        kubectl(platform, "get", "crd", crd)
+    kubectl(platform, "get", "clusterclass", "kubevirt-kubeadm", "-n", ns)
+
+
+def test_workloads_ready_names_an_image_the_mirror_lacks_and_reports_a_workload_that_never_becomes_ready(platform):
+    name = "proof-" + uuid.uuid4().hex[:6]
+    missing = "registry.k8s.io/kmetal/not-in-the-mirror:v0.0.1"
+    deployments = [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name + "-img", "namespace": "default"},
+         "spec": {"selector": {"matchLabels": {"app": name + "-img"}}, "template": {"metadata": {"labels": {"app": name + "-img"}},
+                  "spec": {"containers": [{"name": "c", "image": missing}]}}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name + "-crash", "namespace": "default"},
+         "spec": {"selector": {"matchLabels": {"app": name + "-crash"}}, "template": {"metadata": {"labels": {"app": name + "-crash"}},
+                  "spec": {"containers": [{"name": "c", "image": PROBE_IMAGE, "command": ["sh", "-c", "echo cannot reach the datastore; exit 3"]}]}}}},
+    ]
+    apply(platform, *deployments)
+    play = platform["inventory"].parent / "wait.yml"
+    for dep, args in ((deployments[0], {"pull_failure_grace": 5, "timeout": 300}), (deployments[1], {"timeout": 40})):
+        play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{"kmetal.platform.workloads_ready": {
+            "kubeconfig": str(platform["kubeconfig"]), "namespace": "default", "manifest": yaml.safe_dump(dep), **args}}]}]))
+        start = time.monotonic()
+        proc = playbook(platform["inventory"], play, timeout=600)
+        took = time.monotonic() - start
+        assert proc.returncode != 0, proc.stdout[-3000:]
+        out = " ".join(proc.stdout.split())
+        if dep is deployments[0]:
+            assert missing in out and "registry mirror" in out, proc.stdout[-3000:]
+            assert took < 200, "a missing image should stop the wait well before its timeout (%.0f s)" % took
+        else:
+            assert "timed out after 40s" in out and ("CrashLoopBackOff" in out or "Error" in out), proc.stdout[-3000:]
+            assert "cannot reach the datastore" in out, proc.stdout[-3000:]  # the log tail
