@@ -83,7 +83,8 @@ def test_a_foreign_or_other_tenants_datastore_is_never_taken_over(play, k8s, kla
     datastores.append(foreign)
     client.CustomObjectsApi(k8s).create_cluster_custom_object(*KAMAJI, "datastores", {
         "apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "DataStore", "metadata": {"name": foreign},
-        "spec": {"driver": "etcd", "endpoints": ["hand-made:2379"], "tlsConfig": {"certificateAuthority": {"certificate": {"content": "Y2E="}}}}})
+        "spec": {"driver": "etcd", "endpoints": ["hand-made:2379"], "tlsConfig": {"certificateAuthority": {"certificate": {"content": "Y2E="}, "privateKey": {"content": "a2V5"}},
+                                                                     "clientCertificate": {"certificate": {"content": "Y2U="}, "privateKey": {"content": "a2V5"}}}}})
     run = play([task("tenant_cluster", ignore_errors=True, **args(ns, datastore={"name": foreign}))])
     assert "DataStore %s: datastore.name: exists and was not created by kmetal.platform: refusing to take it over" % foreign in run[0]["msg"]
     assert run.writes == [] and get_datastore(k8s, foreign)["spec"]["endpoints"] == ["hand-made:2379"]

@@ -62,8 +62,9 @@ def until(predicate, timeout=60):
 
 def kcp_status(k8s, ns, name, version, replicas_, ready):
     client.CustomObjectsApi(k8s).patch_namespaced_custom_object_status(*KCP, ns, "kamajicontrolplanes", name, {
-        "status": {"version": version, "replicas": replicas_, "readyReplicas": ready, "availableReplicas": ready, "ready": ready > 0,
-                   "externalManagedControlPlane": True}})
+        "status": {"version": version, "replicas": replicas_, "readyReplicas": ready, "updatedReplicas": replicas_,
+                   "unavailableReplicas": replicas_ - ready, "ready": ready > 0, "initialized": ready > 0,
+                   "selector": "kamaji.clastix.io/name=%s" % name, "externalManagedControlPlane": True}})
 
 
 def test_sleep_keeps_the_count_and_wake_restores_it(play, k8s, klass):
@@ -156,7 +157,7 @@ def tenant_control_plane(k8s, ns, name, version, status):
     custom = client.CustomObjectsApi(k8s)
     body = {"apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "TenantControlPlane", "metadata": {"name": name},
             "spec": {"controlPlane": {"deployment": {"replicas": 2}, "service": {"serviceType": "LoadBalancer"}},
-                     "kubernetes": {"version": version, "kubelet": {"cgroupfs": "systemd"}}}}
+                     "kubernetes": {"version": version, "kubelet": {"cgroupfs": "systemd"}}, "networkProfile": {}}}
     try:
         custom.create_namespaced_custom_object(*KAMAJI, ns, "tenantcontrolplanes", body)
     except client.ApiException as err:

@@ -101,7 +101,7 @@ def test_a_running_control_plane_on_the_datastore_is_refused(module_identity, au
     custom.create_namespaced_custom_object(*KAMAJI, namespace, "tenantcontrolplanes", {
         "apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "TenantControlPlane", "metadata": {"name": "prod"},
         "spec": {"dataStore": dedicated, "controlPlane": {"deployment": {"replicas": 2}, "service": {"serviceType": "LoadBalancer"}},
-                 "kubernetes": {"version": "v1.34.1", "kubelet": {"cgroupfs": "systemd"}}}})
+                 "kubernetes": {"version": "v1.34.1", "kubelet": {"cgroupfs": "systemd"}}, "networkProfile": {}}})
     custom.patch_namespaced_custom_object_status(*KAMAJI, namespace, "tenantcontrolplanes", "prod", {
         "status": {"kubernetesResources": {"version": {"version": "v1.34.1", "status": "Ready"}}}})
     custom.patch_cluster_custom_object_status(*KAMAJI, "datastores", dedicated, {"status": {"usedBy": ["%s/prod" % namespace]}})

@@ -35,10 +35,14 @@ def cluster_class(name):
 
 def default_datastore():
     """The platform's default DataStore, as the chart's glue makes it (tenant clusters reference it by name)."""
-    secret = {"secretReference": {"name": "etcd-certs", "namespace": "kmetal-flux", "keyPath": "ca.crt"}}
+    def secret(name, key):
+        return {"secretReference": {"name": name, "namespace": "kmetal-flux", "keyPath": key}}
     return {"apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "DataStore", "metadata": {"name": "default"},
-            "spec": {"driver": "etcd", "endpoints": ["etcd-0.etcd.kmetal-flux.svc.cluster.local:2379"],
-                     "tlsConfig": {"certificateAuthority": {"certificate": secret}}}}
+            "spec": {"driver": "etcd", "endpoints": ["kmetal-etcd-0.kmetal-etcd.kmetal-flux.svc.cluster.local:2379"],
+                     "tlsConfig": {"certificateAuthority": {"certificate": secret("kmetal-etcd-ca", "tls.crt"),
+                                                            "privateKey": secret("kmetal-etcd-ca", "tls.key")},
+                                   "clientCertificate": {"certificate": secret("kmetal-etcd-root-client", "tls.crt"),
+                                                         "privateKey": secret("kmetal-etcd-root-client", "tls.key")}}}}
 
 
 @pytest.fixture
