@@ -144,7 +144,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 manifest:
-  description: The manifest (files, images, charts, packages), as written to the site's artifacts JSON.
+  description: The manifest (files, images, charts, packages, and the tenant versions whose images it holds), as written to the site's artifacts JSON.
   returned: success
   type: dict
   sample:
@@ -155,6 +155,7 @@ manifest:
     images: [{ref: "registry.k8s.io/kube-apiserver:v1.34.4", source: kubeadm}]
     charts: [{name: kmetal, version: 0.1.0, source: charts/kmetal}]
     packages: [{name: chrony, version: "", role: host_prep}]
+    tenant_versions: [v1.34.4]
 table:
   description: The manifest as lines of a table (kind, name, version/tag, source, url).
   returned: success
@@ -267,6 +268,8 @@ def compute(module, run):
         "images": sorted(art.dedupe(images, "ref"), key=lambda i: i["ref"]),
         "charts": art.dedupe(charts, "name"),
         "packages": sorted(art.dedupe(packages, "name"), key=lambda i: i["name"]),
+        # said once here: an image a tenant version shares with the under cluster keeps the under cluster's source
+        "tenant_versions": sorted(set(p["tenant_versions"])),
     }
 
 
