@@ -75,10 +75,16 @@ options:
   tenant_versions:
     description:
       - Kubernetes versions of the tenant clusters; Kamaji runs their control planes and their workers pull
-        kube-proxy, CoreDNS and pause, so their images are listed (from the same kubeadm, without etcd).
+        kube-proxy, CoreDNS and pause, so their images are listed (from O(tenant_kubeadm_binary), without etcd).
     type: list
     elements: str
     default: []
+  tenant_kubeadm_binary:
+    description:
+      - kubeadm that lists the tenant versions' images, of the minor of the kubeadm library Kamaji is built with
+        (Kamaji picks the tenants' CoreDNS as that library does, and admits tenant versions up to it); it must
+        support the oldest tenant version (kubeadm lists images from its own minor minus one). Default O(kubeadm_binary).
+    type: path
   tenant_image_repository:
     description: Registry of the tenant control-plane images (the KamajiControlPlane registry).
     type: str
@@ -187,6 +193,7 @@ def argspec():
         require_checksums=dict(type="bool", default=True),
         files=dict(type="list", elements="str"),
         kubeadm_binary=dict(type="path", default="kubeadm"),
+        tenant_kubeadm_binary=dict(type="path"),
         image_repository=dict(type="str", default="registry.k8s.io"),
         tenant_versions=dict(type="list", elements="str", default=[]),
         tenant_image_repository=dict(type="str", default="registry.k8s.io"),
@@ -247,7 +254,8 @@ def compute(module, run):
                               p["download_checksums"], p["files"], p["require_checksums"])
     images = art.kubeadm_images(run, p["kubeadm_binary"], p["kubernetes_version"], p["image_repository"])
     for version in p["tenant_versions"]:
-        tenant = art.kubeadm_images(run, p["kubeadm_binary"], version, p["tenant_image_repository"], source=f"runtime:kamaji-tenant {version}")
+        tenant = art.kubeadm_images(run, p["tenant_kubeadm_binary"] or p["kubeadm_binary"], version, p["tenant_image_repository"],
+                                    source=f"runtime:kamaji-tenant {version}")
         images += [i for i in tenant if "/etcd:" not in i["ref"]]
     charts = []
     if p["chart"]:
