@@ -58,7 +58,6 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-  - ansible.builtin.action_common_attributes.files
   - kmetal.platform._auth
 attributes:
   check_mode:
@@ -67,8 +66,6 @@ attributes:
   diff_mode:
     support: full
     details: The file's sha256 and mode, never its content.
-  safe_file_operations:
-    support: full
   platform:
     platforms: posix
   action_group:
