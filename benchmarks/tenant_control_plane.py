@@ -70,10 +70,15 @@ def play(tasks, workdir, check=True):
     return seconds, results
 
 
+def vip(name):
+    """Each benchmark cluster's own address in the lab's MetalLB pool (198.18.1.200-250): c<r> .230+2r, u<r> .231+2r."""
+    return "198.18.1.%d" % (230 + 2 * int(name[1:]) + (name[0] == "u"))
+
+
 def cluster_task(name, version, replicas, **extra):
-    args = {"name": name, "tenant": TENANT, "version": version, "subnet": SUBNET, "bootstrap_server_address": "198.18.1.250",
-            "control_plane": {"replicas": replicas, "service_type": "LoadBalancer"}, "workers": [{"name": "md-0", "replicas": 1}],
-            "artifact_manifest": str(MANIFEST)}
+    args = {"name": name, "tenant": TENANT, "version": version, "subnet": SUBNET, "bootstrap_server_address": vip(name),
+            "control_plane": {"replicas": replicas, "service_type": "LoadBalancer", "service_address": vip(name)},
+            "workers": [{"name": "md-0", "replicas": 1}], "artifact_manifest": str(MANIFEST)}
     args.update(extra)
     return {"name": "cluster %s" % name, "kmetal.platform.tenant_cluster": args}
 
@@ -170,7 +175,7 @@ def table(rows, overhead, replicas):
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, choices=range(1, 10))
     parser.add_argument("--replicas", type=int, default=2, help="control-plane replicas of each tenant cluster")
     parser.add_argument("--json", help="write the rows here too")
     args = parser.parse_args(argv)

@@ -161,8 +161,13 @@ def test_clusterclass_patch_template_renders_the_seed_variables(tmp_path):
     assert render(seed) == {"serviceType": "LoadBalancer", "serviceAddress": "198.18.1.201",
                             "serviceAnnotations": {"metallb.io/loadBalancerIPs": "198.18.1.201"},
                             "certSANs": ["api.acme.example", "198.18.1.201"]}
+    # No VIP: the LoadBalancer gets the server address, so that the Service answers where the endpoint is advertised
+    # (the real controllers showed MetalLB picking another pool address otherwise).
     bare = {"controlPlane": {"dataStoreName": "default"}, "bootstrapConfig": {"serverAddress": "10.0.0.5"}}
-    assert render(bare) == {"serviceType": "LoadBalancer", "serviceAddress": "10.0.0.5", "certSANs": ["10.0.0.5"]}
+    assert render(bare) == {"serviceType": "LoadBalancer", "serviceAddress": "10.0.0.5",
+                            "serviceAnnotations": {"metallb.io/loadBalancerIPs": "10.0.0.5"}, "certSANs": ["10.0.0.5"]}
+    node_port = {"controlPlane": {"network": {"serviceType": "NodePort"}}, "bootstrapConfig": {"serverAddress": "10.0.0.5"}}
+    assert "serviceAnnotations" not in render(node_port)
     # Workers reach the VIP through another IP (NAT): that IP is the endpoint, MetalLB still gets the VIP.
     nat = {"controlPlane": {"network": {"serviceAddress": "198.18.1.201"}}, "bootstrapConfig": {"serverAddress": "203.0.113.7"}}
     assert render(nat) == {"serviceType": "LoadBalancer", "serviceAddress": "203.0.113.7",
