@@ -17,6 +17,8 @@ Each round, in tenant `bench` (namespace tenant-bench, made once):
   sleep    tenant_cluster sleep: true with wait: seconds until Kamaji reports Sleeping.
   wake     tenant_cluster sleep: false, then tenant_kubeconfig: seconds until the API answers again.
   delete   tenant_cluster state: absent with wait, both clusters.
+The clusters have no workers (a MachineDeployment of 0): workers are KubeVirt VMs, which cannot run in the lab, and
+a KubevirtMachine cannot be deleted where KubeVirt's VirtualMachineInstance kind does not exist.
 Prints a table (median, min, max over the rounds) and the load average; asserts nothing.
 """
 
@@ -78,7 +80,7 @@ def vip(name):
 def cluster_task(name, version, replicas, **extra):
     args = {"name": name, "tenant": TENANT, "version": version, "subnet": SUBNET, "bootstrap_server_address": vip(name),
             "control_plane": {"replicas": replicas, "service_type": "LoadBalancer", "service_address": vip(name)},
-            "workers": [{"name": "md-0", "replicas": 1}], "artifact_manifest": str(MANIFEST)}
+            "workers": [{"name": "md-0", "replicas": 0}], "artifact_manifest": str(MANIFEST)}
     args.update(extra)
     return {"name": "cluster %s" % name, "kmetal.platform.tenant_cluster": args}
 

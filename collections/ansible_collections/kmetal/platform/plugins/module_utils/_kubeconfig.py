@@ -16,7 +16,10 @@ import stat
 import tempfile
 import time
 
-import yaml
+try:
+    import yaml
+except ImportError:  # the module runner refuses to start without PyYAML (_k8s.HAS_K8S)
+    yaml = None
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import Client, KmetalError, ident
 from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
@@ -124,7 +127,7 @@ def probe(path, timeout, request_timeout, sleep=time.sleep):
         while True:
             try:
                 _status, body = tenant.request("GET", "/version", what="the tenant API's version")
-                return body.get("gitVersion"), tenant.host
+                return body.get("gitVersion")
             except KmetalError as err:
                 if time.monotonic() + 1.0 > deadline:
                     raise KmetalError("the tenant API at %s does not answer with this kubeconfig after %ss: %s" % (tenant.host, timeout, err),
@@ -156,7 +159,7 @@ def fetch(module, connect):
         write(p["dest"], text, mode)
     result = {"changed": changed, "dest": p["dest"], "server": server, "secret": "%s/%s" % (namespace, name), "mode": "%04o" % mode}
     if p["probe"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
-        result["version"], _ = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
+        result["version"] = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
     if module._diff:
         result["diff"] = {"before": "" if have is None else "sha256: %s\nmode: %04o\n" % (have, have_mode),
                           "after": "sha256: %s\nmode: %04o\n" % (want, mode), "before_header": p["dest"], "after_header": p["dest"]}

@@ -52,8 +52,11 @@ def test_the_secret_gives_the_kubeconfig_and_its_server():
     assert text == KUBECONFIG and server == "https://198.18.1.201:6443"
 
 
-@pytest.mark.parametrize("data, words", [({}, "has no key value"), ({"value": "!!notbase64"}, "is not a kubeconfig"),
-                                          ({"value": base64.b64encode(b"just: text").decode()}, "is not a kubeconfig")])
+@pytest.mark.parametrize("data, words", [
+    ({}, "has no key value"),
+    ({"value": "!!notbase64"}, "is not a kubeconfig"),
+    ({"value": base64.b64encode(b"just: text").decode()}, "is not a kubeconfig"),
+])
 def test_a_secret_that_is_not_a_kubeconfig_is_named(data, words):
     with pytest.raises(KmetalError) as err:
         kc.decode(secret(data))
