@@ -280,3 +280,67 @@ def test_a_tenant_cluster_end_to_end_answers_behind_a_metallb_vip(platform):
 
     again = playbook(platform["inventory"], PLAYS / "tenants.yml", "-e", "@%s" % extra, timeout=900)
     assert again.returncode == 0 and recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-6000:]
+
+
+def module_play(platform, name, tasks):
+    """Run the collection's module TASKS (each registering `r<i>`) against the under cluster; returns (process, the
+    registered results)."""
+    out = platform["inventory"].parent / ("%s.json" % name)
+    registered = [dict(t, register="r%d" % i) for i, t in enumerate(tasks)]
+    save = {"ansible.builtin.copy": {"content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks))),
+                                     "dest": str(out), "mode": "0600"}}
+    book = platform["inventory"].parent / ("%s.yml" % name)
+    book.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
+                                     "module_defaults": {"group/kmetal.platform.k8s": {"kubeconfig": str(platform["kubeconfig"])}},
+                                     "tasks": registered + [save]}]))
+    proc = playbook(platform["inventory"], book, timeout=1500)
+    return proc, (json.loads(out.read_text()) if proc.returncode == 0 else None)
+
+
+def tenant_cluster(name, version, vip, **extra):
+    return {"kmetal.platform.tenant_cluster": dict({
+        "name": name, "tenant": "e2e", "version": version, "subnet": "e2e-net", "bootstrap_server_address": vip,
+        "control_plane": {"replicas": 1, "service_address": vip, "service_type": "LoadBalancer"},
+        "workers": [{"name": "md-0", "replicas": 0}],
+        "artifact_manifest": str(REPO / ".lab" / "mirror" / "manifest.json")}, **extra)}
+
+
+def test_sleep_and_wake_through_the_real_kamaji(platform):
+    """Issue 11 on the real controllers: sleep puts the control plane to 0 replicas and Kamaji reports Sleeping; wake
+    brings back the count the cluster had, and its API answers again."""
+    vip, ns = platform["base"] + ".205", "tenant-e2e"
+    kubeconfig = str(platform["inventory"].parent / "tenant-kubeconfigs" / "e2e-web.kubeconfig")
+    proc, (slept,) = module_play(platform, "sleep", [tenant_cluster("web", TENANT_VERSION, vip, sleep=True, wait=True, wait_timeout=600,
+                                                                    workers=[{"name": "md-0", "replicas": 1}])])
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert slept["changed"] and slept["control_plane"]["status"] == "Sleeping", slept.get("control_plane")
+    assert slept["summary"]["sleeping"] and slept["summary"]["wake_replicas"] == 1, slept["summary"]
+    name = slept["control_plane"]["name"]
+    assert wait(lambda: not json.loads(kubectl(platform, "get", "pods", "-n", ns, "-l", "kamaji.clastix.io/name=" + name,
+                                               "-o", "json").stdout)["items"], timeout=300), "the sleeping control plane still has pods"
+
+    proc, (woken, fetched) = module_play(platform, "wake", [
+        tenant_cluster("web", TENANT_VERSION, vip, sleep=False, workers=[{"name": "md-0", "replicas": 1}]),
+        {"kmetal.platform.tenant_kubeconfig": {"name": "web", "tenant": "e2e", "dest": kubeconfig, "wait_timeout": 600}}])
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert woken["changed"] and not woken["summary"]["sleeping"] and fetched["version"] == TENANT_VERSION
+    cluster = json.loads(kubectl(platform, "get", "cluster", "web", "-n", ns, "-o", "json").stdout)
+    assert cluster["spec"]["topology"]["controlPlane"]["replicas"] == 1
+
+
+def test_a_guarded_upgrade_through_the_real_kamaji_keeps_the_api_answering(platform):
+    """Issue 11 on the real controllers: a cluster at TENANT_KUBERNETES_PREVIOUS_VERSION bumped one minor with wait:
+    the module returns when Kamaji runs the new version and says how long it took; the API answers it."""
+    old, vip = PINS["TENANT_KUBERNETES_PREVIOUS_VERSION"], platform["base"] + ".206"
+    kubeconfig = str(platform["inventory"].parent / "tenant-kubeconfigs" / "e2e-old.kubeconfig")
+    fetch = {"kmetal.platform.tenant_kubeconfig": {"name": "old", "tenant": "e2e", "dest": kubeconfig, "wait_timeout": 600}}
+    proc, (_created, before) = module_play(platform, "old", [tenant_cluster("old", old, vip), fetch])
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert before["version"] == old
+    proc, (upgraded, after) = module_play(platform, "upgrade", [tenant_cluster("old", TENANT_VERSION, vip, wait=True, wait_timeout=900), fetch])
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert upgraded["upgrade"]["from"] == old and upgraded["upgrade"]["to"] == TENANT_VERSION and upgraded["upgrade"]["seconds"] > 0
+    print("tenant e2e/old: %s -> %s in %.1f s" % (old, TENANT_VERSION, upgraded["upgrade"]["seconds"]))
+    assert after["version"] == TENANT_VERSION
+    proc, (again,) = module_play(platform, "upgrade-again", [tenant_cluster("old", TENANT_VERSION, vip, wait=True)])
+    assert proc.returncode == 0 and not again["changed"], proc.stdout[-3000:]
