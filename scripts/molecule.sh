@@ -28,7 +28,7 @@ done
 # nothing, the timed rollback of a change that cuts the management path (tests/hosts, marked `hosts`).
 if [ -z "${MOLECULE_SCENARIOS:-}" ] || [ "${RUN_HOST_TESTS:-}" = 1 ]; then
   echo "--- pytest -m hosts tests/hosts"
-  python -m pytest -m hosts -q -s tests/hosts || failed+=("tests/hosts")
+  python -m pytest -m hosts -q -s --durations=25 tests/hosts || failed+=("tests/hosts")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "molecule: failed scenarios: ${failed[*]}" >&2
