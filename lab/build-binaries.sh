@@ -44,6 +44,9 @@ done
 for cmd in kube-apiserver kube-controller-manager kubeadm kubectl; do
   build "$cmd" "$kv" kube "k8s.io/kubernetes/cmd/$cmd" "$kube_ld"
 done
+# kubeadm of the minor of Kamaji's kubeadm library (v1.33: the previous minor's, built by build-artifacts.sh), which
+# lists the tenant control planes' images as Kamaji runs them (the lab inventory's artifacts_tenant_kubeadm_binary).
+ln -sfn "$cache/bin/kubeadm-$KUBERNETES_PREVIOUS_VERSION" "$links/kubeadm-kamaji"
 build etcd "$ETCD_VERSION" etcd go.etcd.io/etcd/server/v3 ""
 helm_ld="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do

@@ -112,15 +112,18 @@ class Builder:
         return Path(info["Dir"])
 
     # --- the components ---------------------------------------------------------------------------------------
-    def kubernetes(self, version: str, wrapper: str) -> dict:
+    def kubernetes(self, version: str, wrapper: str, nodes: bool = True) -> dict:
+        """The control plane's commands of VERSION, and with NODES kubeadm, kubelet and kubectl as release files."""
         minor = version.split(".")[1]
         ld = " ".join(f"-X {p}.gitVersion={version} -X {p}.gitMajor=1 -X {p}.gitMinor={minor} -X {p}.gitTreeState=clean"
                       for p in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"))
         # cgo stays at Go's default, as lab/build-binaries.sh builds kube-apiserver & co: the same GOCACHE entries
         # serve both; the images' base layer carries the glibc they link.
-        cmds = ["kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]
+        cmds = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"]
+        if nodes:
+            cmds = ["kubeadm", "kubelet", "kubectl", *cmds]
         bins = {c: self.go(c, version, wrapper, f"k8s.io/kubernetes/cmd/{c}", ld, cgo=None) for c in cmds}
-        for c in ("kubeadm", "kubelet", "kubectl"):
+        for c in ("kubeadm", "kubelet", "kubectl") if nodes else ():
             self.file("kubernetes", f"{version}/bin/linux/{ARCH}/{c}", bins[c])
         return bins
 
@@ -505,8 +508,8 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
     specs = []
     base, netfilter, shell = b.base_layer(), b.netfilter_layer(), b.shell_layer()
 
-    def control_plane(version: str, wrapper: str) -> None:
-        bins = b.kubernetes(version, wrapper)
+    def control_plane(version: str, wrapper: str, nodes: bool = True) -> None:
+        bins = b.kubernetes(version, wrapper, nodes)
         for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
             layers = [base, netfilter] if c == "kube-proxy" else [base]
             layers.append(b.binary_layer(f"{c}-{version}", {f"usr/local/bin/{c}": bins[c]}))
@@ -563,6 +566,10 @@ def build_all(builder: Builder, check_libraries: bool = True, platform: bool = T
         b.images_write(specs, check_libraries)
         doc = b.index([s["ref"] for s in specs])
     if platform:
+        # The tenant control planes' images: Kamaji admits tenant versions up to the kubeadm it is built with
+        # (v1.33.0 for KAMAJI_VERSION), so the tenants run their own versions, apart from the under cluster's.
+        for pin in ("TENANT_KUBERNETES_VERSION", "TENANT_KUBERNETES_PREVIOUS_VERSION"):
+            control_plane(pins[pin], f"kube-tenant-{pins[pin]}", nodes=False)
         specs += platform_images(b, base, shell)
         b.images_write(specs, check_libraries)
         doc = b.index([s["ref"] for s in specs], providers.build(b))

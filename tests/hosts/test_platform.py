@@ -1,7 +1,8 @@
 """The platform for real on a lab under cluster (1 control plane + 1 worker, the lab mirror the only source): the
 platform play's --check on a fresh cluster, its install in phases, then each component proven by what it does, a
-second run and a --check that change nothing, and the failures an operator meets (an image missing from the
-mirror, a workload that does not become ready) reported with what they need to know."""
+second run and a --check that change nothing, the failures an operator meets (an image missing from the
+mirror, a workload that does not become ready) reported with what they need to know, and a tenant cluster end to end
+(its control plane made by the real Cluster API, Kamaji provider and Kamaji, its API answering behind a MetalLB VIP)."""
 
 import json
 import os
@@ -23,6 +24,8 @@ LAB_COMPONENTS = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform
 FLUX = {"kind": "OCIRepository", "url": "oci://198.18.0.1:5000/kmetal/charts/kmetal", "ca_bundle": "{{ kmetal_mirror_ca_pem }}",
         "publish": True, "interval": "10m", "timeout": "15m"}
 PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
+PINS = dict(line.split("=", 1) for line in (REPO / "lab" / "versions.env").read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
+TENANT_VERSION = PINS["TENANT_KUBERNETES_VERSION"]
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +246,57 @@ def test_workloads_ready_names_an_image_the_mirror_lacks_and_reports_a_workload_
         else:
             assert "timed out after 40s" in out and ("CrashLoopBackOff" in out or "Error" in out), proc.stdout[-3000:]
             assert "cannot reach the datastore" in out, proc.stdout[-3000:]  # the log tail
+
+
+def test_a_tenant_cluster_end_to_end_answers_behind_a_metallb_vip(platform):
+    """The tenants role makes the Cluster (kmetal.platform.tenant_fleet); the real Cluster API topology controller and
+    the Kamaji provider make the KamajiControlPlane; Kamaji makes the TenantControlPlane, whose kube-apiserver pods run
+    on the under cluster behind a MetalLB VIP; the role fetches the kubeconfig (0600) and kubectl version answers.
+    The workers are KubeVirt VMs, which cannot start here: their MachineDeployment stays pending and the run says so."""
+    ns, vip = "tenant-e2e", platform["base"] + ".205"
+    kubeconfigs = platform["inventory"].parent / "tenant-kubeconfigs"
+    extra = platform["inventory"].parent / "tenants-e2e.yml"
+    extra.write_text(yaml.safe_dump({
+        "kmetal_tenant_kubeconfig_dir": str(kubeconfigs),
+        "tenants_artifact_manifest": str(LAB_DIR / "mirror" / "manifest.json"),
+        "kmetal_tenants": [{
+            "name": "e2e", "subnets": [{"name": "e2e-net", "cidr": ["10.210.0.0/24"]}],
+            "clusters": [{"name": "web", "subnet": "e2e-net", "version": TENANT_VERSION, "bootstrap_server_address": vip,
+                          "control_plane": {"replicas": 1, "service_address": vip, "service_type": "LoadBalancer"},
+                          "workers": [{"name": "md-0", "replicas": 1}]}]}]}))
+    start = time.monotonic()
+    first = playbook(platform["inventory"], PLAYS / "tenants.yml", "-e", "@%s" % extra, timeout=1200)
+    seconds = time.monotonic() - start
+    assert first.returncode == 0, first.stdout[-8000:]
+    print("tenant e2e/web: from the tenants play to its API answering: %.0f s" % seconds)
+
+    cluster = json.loads(kubectl(platform, "get", "cluster", "web", "-n", ns, "-o", "json").stdout)
+    ref = cluster["spec"]["controlPlaneRef"]
+    assert ref["kind"] == "KamajiControlPlane", ref  # made by the topology controller from the ClusterClass
+    kcp = json.loads(kubectl(platform, "get", "kamajicontrolplane", ref["name"], "-n", ns, "-o", "json").stdout)
+    assert kcp["status"].get("ready") and kcp["status"].get("initialized"), kcp["status"]
+    tcp = json.loads(kubectl(platform, "get", "tenantcontrolplane", ref["name"], "-n", ns, "-o", "json").stdout)
+    assert tcp["status"]["kubernetesResources"]["version"]["status"] == "Ready", tcp["status"]
+    service = json.loads(kubectl(platform, "get", "svc", ref["name"], "-n", ns, "-o", "json").stdout)
+    assert service["spec"]["type"] == "LoadBalancer" and service["status"]["loadBalancer"]["ingress"][0]["ip"] == vip, service
+    pods = json.loads(kubectl(platform, "get", "pods", "-n", ns, "-l", "kamaji.clastix.io/name=" + ref["name"], "-o", "json").stdout)["items"]
+    assert pods and all(c["ready"] for p in pods for c in p["status"]["containerStatuses"]), [p["status"] for p in pods]
+    assert {c["name"] for c in pods[0]["spec"]["containers"]} >= {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+
+    path = kubeconfigs / "e2e-web.kubeconfig"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "e2e/web answers at https://%s:6443: %s" % (vip, TENANT_VERSION) in " ".join(first.stdout.split())
+    version = subprocess.run([str(KUBECTL), "--kubeconfig", str(path), "version", "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0, version.stderr
+    assert json.loads(version.stdout)["serverVersion"]["gitVersion"] == TENANT_VERSION
+
+    out = " ".join(first.stdout.split())
+    assert "The workers of e2e/web are KubeVirt VMs, and KubeVirt is not deployed on this site" in out
+    md = json.loads(kubectl(platform, "get", "machinedeployment", "-n", ns, "-l", "cluster.x-k8s.io/cluster-name=web", "-o", "json").stdout)["items"]
+    assert md and not md[0]["status"].get("readyReplicas"), md
+
+    again = playbook(platform["inventory"], PLAYS / "tenants.yml", "-e", "@%s" % extra, timeout=900)
+    assert again.returncode == 0 and recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-6000:]
 
 
 # ---- Flux: the role bootstraps the release, then hands it to Flux, and never runs helm on it again ----

@@ -80,6 +80,7 @@ class Kind(object):
 
 KINDS = {k.kind: k for k in (
     Kind("Namespace", "v1", "namespaces", False),
+    Kind("Secret", "v1", "secrets", True),
     Kind("ResourceQuota", "v1", "resourcequotas", True),
     Kind("LimitRange", "v1", "limitranges", True),
     Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", True),

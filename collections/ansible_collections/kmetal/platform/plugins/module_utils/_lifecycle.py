@@ -42,8 +42,8 @@ def version_tuple(text):
 
 def manifest_versions(manifest):
     """The tenant Kubernetes versions an artifact manifest holds images for (kmetal.platform.artifact_manifest's
-    tenant_versions: images whose source is 'runtime:kamaji-tenant <version>')."""
-    found = set()
+    tenant_versions, also the images whose source is 'runtime:kamaji-tenant <version>')."""
+    found = {str(v) for v in (manifest or {}).get("tenant_versions") or []}
     for image in (manifest or {}).get("images") or []:
         source = str((image or {}).get("source") or "")
         if source.startswith(TENANT_SOURCE):

@@ -75,10 +75,16 @@ options:
   tenant_versions:
     description:
       - Kubernetes versions of the tenant clusters; Kamaji runs their control planes and their workers pull
-        kube-proxy, CoreDNS and pause, so their images are listed (from the same kubeadm, without etcd).
+        kube-proxy, CoreDNS and pause, so their images are listed (from O(tenant_kubeadm_binary), without etcd).
     type: list
     elements: str
     default: []
+  tenant_kubeadm_binary:
+    description:
+      - kubeadm that lists the tenant versions' images, of the minor of the kubeadm library Kamaji is built with
+        (Kamaji picks the tenants' CoreDNS as that library does, and admits tenant versions up to it); it must
+        support the oldest tenant version (kubeadm lists images from its own minor minus one). Default O(kubeadm_binary).
+    type: path
   tenant_image_repository:
     description: Registry of the tenant control-plane images (the KamajiControlPlane registry).
     type: str
@@ -144,7 +150,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 manifest:
-  description: The manifest (files, images, charts, packages), as written to the site's artifacts JSON.
+  description: The manifest (files, images, charts, packages, and the tenant versions whose images it holds), as written to the site's artifacts JSON.
   returned: success
   type: dict
   sample:
@@ -155,6 +161,7 @@ manifest:
     images: [{ref: "registry.k8s.io/kube-apiserver:v1.34.4", source: kubeadm}]
     charts: [{name: kmetal, version: 0.1.0, source: charts/kmetal}]
     packages: [{name: chrony, version: "", role: host_prep}]
+    tenant_versions: [v1.34.4]
 table:
   description: The manifest as lines of a table (kind, name, version/tag, source, url).
   returned: success
@@ -186,6 +193,7 @@ def argspec():
         require_checksums=dict(type="bool", default=True),
         files=dict(type="list", elements="str"),
         kubeadm_binary=dict(type="path", default="kubeadm"),
+        tenant_kubeadm_binary=dict(type="path"),
         image_repository=dict(type="str", default="registry.k8s.io"),
         tenant_versions=dict(type="list", elements="str", default=[]),
         tenant_image_repository=dict(type="str", default="registry.k8s.io"),
@@ -246,7 +254,8 @@ def compute(module, run):
                               p["download_checksums"], p["files"], p["require_checksums"])
     images = art.kubeadm_images(run, p["kubeadm_binary"], p["kubernetes_version"], p["image_repository"])
     for version in p["tenant_versions"]:
-        tenant = art.kubeadm_images(run, p["kubeadm_binary"], version, p["tenant_image_repository"], source=f"runtime:kamaji-tenant {version}")
+        tenant = art.kubeadm_images(run, p["tenant_kubeadm_binary"] or p["kubeadm_binary"], version, p["tenant_image_repository"],
+                                    source=f"runtime:kamaji-tenant {version}")
         images += [i for i in tenant if "/etcd:" not in i["ref"]]
     charts = []
     if p["chart"]:
@@ -267,6 +276,8 @@ def compute(module, run):
         "images": sorted(art.dedupe(images, "ref"), key=lambda i: i["ref"]),
         "charts": art.dedupe(charts, "name"),
         "packages": sorted(art.dedupe(packages, "name"), key=lambda i: i["name"]),
+        # said once here: an image a tenant version shares with the under cluster keeps the under cluster's source
+        "tenant_versions": sorted(set(p["tenant_versions"])),
     }
 
 

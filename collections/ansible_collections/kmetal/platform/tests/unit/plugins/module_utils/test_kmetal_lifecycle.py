@@ -86,3 +86,9 @@ def test_control_plane_reports():
     assert _lifecycle.runs_version({"version": "v1.35.0", "status": "Ready", "ready_replicas": 2}, "v1.35.0")
     assert not _lifecycle.runs_version({"version": "v1.35.0", "status": "Upgrading", "ready_replicas": 2}, "v1.35.0")
     assert not _lifecycle.runs_version({"version": "v1.34.1", "status": "Ready", "ready_replicas": 2}, "v1.35.0")
+
+
+def test_a_tenant_version_sharing_its_images_with_the_under_cluster_is_still_held():
+    # the under cluster runs v1.34.4 too: its images keep the kubeadm source, the manifest lists the version itself
+    manifest = {"images": [{"ref": "registry.k8s.io/kube-apiserver:v1.34.4", "source": "kubeadm"}], "tenant_versions": ["v1.34.4"]}
+    assert _lifecycle.manifest_versions(manifest) == {"v1.34.4"}
