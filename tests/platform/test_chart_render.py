@@ -103,6 +103,8 @@ def test_flux_hand_over_renders_the_pinned_source_with_the_registry_ca_and_the_h
     release = next(d for d in oci if d["kind"] == "HelmRelease")
     assert release["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "kmetal"}
     assert release["spec"]["releaseName"] == "kmetal" and release["spec"]["timeout"] == "15m"
+    # one of the release's own objects: helm's wait would wait for it while it reconciles
+    assert release["spec"]["upgrade"]["disableWait"] and release["spec"]["install"]["disableWait"]
     assert release["spec"]["valuesFrom"] == [{"kind": "ConfigMap", "name": "kmetal-values", "valuesKey": "values.yaml"}]
     git = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "reconcile": True, "source": {
         "kind": "GitRepository", "url": "https://git.example.com/kmetal.git", "ref": "main"}}})).stdout, glue_only=True)
