@@ -20,6 +20,15 @@ def flux_chart_ref(url, version):
             "registry": url[len("oci://"):].split("/", 1)[0]}
 
 
+def flux_chart_revision(version, digest):
+    """The chart version helm-controller records for a chart from an OCIRepository pinned at DIGEST: VERSION with its
+    build metadata replaced by the digest's first 12 hex characters (so that a moved tag is a new version)."""
+    algorithm, _, hexdigest = str(digest or "").partition(":")
+    if not algorithm or len(hexdigest) < 12:
+        raise AnsibleFilterError("flux_chart_revision: %r is not <algorithm>:<hex digest>" % (digest,))
+    return "%s+%s" % (str(version).split("+", 1)[0], hexdigest[:12])
+
+
 def _condition(obj, kind):
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
@@ -53,4 +62,4 @@ def flux_release_state(helmrelease, version, token=""):
 
 class FilterModule:
     def filters(self):
-        return {"flux_chart_ref": flux_chart_ref, "flux_release_state": flux_release_state}
+        return {"flux_chart_ref": flux_chart_ref, "flux_chart_revision": flux_chart_revision, "flux_release_state": flux_release_state}

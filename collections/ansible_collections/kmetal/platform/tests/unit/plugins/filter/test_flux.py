@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[7]))  # .../collections (for ansible_collections.*)
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.kmetal.platform.plugins.filter.flux import flux_chart_ref, flux_release_state
+from ansible_collections.kmetal.platform.plugins.filter.flux import flux_chart_ref, flux_chart_revision, flux_release_state
 
 
 def test_chart_ref_splits_the_url_and_writes_plus_as_underscore():
@@ -64,3 +64,11 @@ def test_stalled_on_this_request_fails_but_a_stall_from_before_the_request_does_
 
 def test_a_missing_helmrelease_is_waited_for():
     assert flux_release_state({}, "0.1.0", "t") == {"done": False, "failed": False, "message": "the HelmRelease does not exist"}
+
+
+def test_chart_revision_is_the_version_with_the_digest_as_build_metadata():
+    digest = "sha256:f1ec905b062a599250359adca319f71c54d4fe6ad761158e3bfe2d16e8e7b775"
+    assert flux_chart_revision("0.1.0+502534c1cc9c", digest) == "0.1.0+f1ec905b062a"
+    assert flux_chart_revision("1.2.3-rc.1", digest) == "1.2.3-rc.1+f1ec905b062a"
+    with pytest.raises(AnsibleFilterError, match="hex digest"):
+        flux_chart_revision("0.1.0", "")
