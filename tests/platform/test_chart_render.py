@@ -105,6 +105,7 @@ def test_flux_hand_over_renders_the_pinned_source_with_the_registry_ca_and_the_h
     assert release["spec"]["releaseName"] == "kmetal" and release["spec"]["timeout"] == "15m"
     # one of the release's own objects: helm's wait would wait for it while it reconciles
     assert release["spec"]["upgrade"]["disableWait"] and release["spec"]["install"]["disableWait"]
+    assert release["spec"]["upgrade"]["crds"] == "Skip"  # the role applies the CRDs before it publishes a chart
     assert release["spec"]["valuesFrom"] == [{"kind": "ConfigMap", "name": "kmetal-values", "valuesKey": "values.yaml"}]
     git = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "reconcile": True, "source": {
         "kind": "GitRepository", "url": "https://git.example.com/kmetal.git", "ref": "main"}}})).stdout, glue_only=True)
