@@ -23,7 +23,7 @@ def flux_chart_ref(url, version):
 def flux_chart_revision(version, digest):
     """The chart version helm-controller records for a chart from an OCIRepository pinned at DIGEST: VERSION with its
     build metadata replaced by the digest's first 12 hex characters (so that a moved tag is a new version)."""
-    algorithm, _, hexdigest = str(digest or "").partition(":")
+    algorithm, hexdigest = (str(digest or "").split(":", 1) + [""])[:2]
     if not algorithm or len(hexdigest) < 12:
         raise AnsibleFilterError("flux_chart_revision: %r is not <algorithm>:<hex digest>" % (digest,))
     return "%s+%s" % (str(version).split("+", 1)[0], hexdigest[:12])
