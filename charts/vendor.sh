@@ -9,8 +9,10 @@
 #   charts/vendor.sh --list          print the table
 #
 # Every module is pinned by version and by its go.sum hash (h1:): a module whose hash differs is refused.
-# Components with no upstream chart source in a Go module (KubeVirt, CDI, Multus, the Flux controllers,
-# kamaji-addon-ovn) are not sub-charts: see charts/kmetal/README.md.
+# Components with no upstream chart source in a Go module (KubeVirt, CDI, Multus, kamaji-addon-ovn) are not
+# sub-charts: see charts/kmetal/README.md. The Flux controllers publish no chart either: their Deployments are the
+# kMetal chart's own templates, and their CRDs (config/crd/bases of the pinned modules) become the small sub-charts
+# flux-source-crds and flux-helm-crds, so that the CRDs go wherever the other sub-charts' CRDs go.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +28,8 @@ cert-manager|github.com/cert-manager/cert-manager|v1.19.5|h1:g/R078N+wd5NFd2EUEA
 cluster-api-operator|sigs.k8s.io/cluster-api-operator|v0.29.0|h1:i8j3auZqWlbiTiMnHqzyFlppHAfzZuqYYlBLDD3cNe4=|hack/charts/cluster-api-operator
 flannel|github.com/flannel-io/flannel|v0.28.10|h1:jt+uW6XVV01MBb3YFahG7Ue9UE3W6zlNlJMf3JtdcXI=|chart/kube-flannel
 local-path-provisioner|github.com/rancher/local-path-provisioner|v0.0.30|h1:OkiuofkCSscddl7tma/B9Ox1wu+JEVSrP7IcZI65Ggo=|deploy/chart/local-path-provisioner
+flux-source-crds|github.com/fluxcd/source-controller|v1.9.6|h1:nG534/bI6nVpyHra7ONAk6xDB3xPsVT+EOLHZHXPrrc=|config/crd/bases
+flux-helm-crds|github.com/fluxcd/helm-controller|v1.6.2|h1:cEirkQjLFF721EomwtH5fHuhpiYCW9HkAje1HTzCTsM=|config/crd/bases
 TABLE_END
 )
 
@@ -64,6 +68,17 @@ fixup() {
       # module's pseudo-version, the tag lab/build-artifacts.sh gives the image (lab/versions.env KAMAJI_VERSION).
       sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: ${version}/" "$dir/Chart.yaml"
       ;;
+    flux-source-crds|flux-helm-crds)
+      # Only CRDs: a chart around them, each kept on uninstall (objects of these kinds outlive the release).
+      printf 'apiVersion: v2\nname: %s\ndescription: The CRDs of %s (config/crd/bases)\ntype: application\nversion: %s\nappVersion: "%s"\n' \
+        "$name" "${moddir##*/}" "${version#v}" "$version" >"$dir/Chart.yaml"
+      mkdir -p "$dir/templates"
+      for crd in "$dir"/*.yaml; do
+        [ "$crd" = "$dir/Chart.yaml" ] && continue
+        sed '0,/^  annotations:$/s//  annotations:\n    helm.sh\/resource-policy: keep/' "$crd" >"$dir/templates/${crd##*/}"
+        rm "$crd"
+      done
+      ;;
     cluster-api-operator)
       # The source chart carries version 0.0.0; the release stamps the tag, and adds the operator's CRDs, RBAC,
       # webhooks and serving certificate: `make release-chart` is `kustomize build config/chart` into the templates.
@@ -85,7 +100,7 @@ fetch() {
     moddir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     got=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')
     [ "$got" = "$sum" ] || die "$module@$version: go.sum hash $got, pinned $sum"
-    [ -f "$moddir/$path/Chart.yaml" ] || [ -f "$moddir/$path/Chart.template.yaml" ] \
+    [ -f "$moddir/$path/Chart.yaml" ] || [ -f "$moddir/$path/Chart.template.yaml" ] || [ "${name%-crds}" != "$name" ] \
       || die "$module@$version has no chart at $path"
     mkdir -p "$cache"
     tmp=$(mktemp -d "$cache/.$name.XXXXXX")

@@ -13,6 +13,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "bin" / "lab"
 VENV_BIN = REPO / ".venv" / "bin"
+# The lab's state (hosts, SSH key, binaries): bin/lab's own KMETAL_LAB_DIR, so that a worktree can use a running lab.
+LAB_DIR = Path(os.environ.get("KMETAL_LAB_DIR", REPO / ".lab"))
 
 
 def lab(*args: str) -> subprocess.CompletedProcess:
@@ -22,14 +24,14 @@ def lab(*args: str) -> subprocess.CompletedProcess:
 def hosts_up(prefix: str, count: int) -> dict:
     proc = lab("hosts", "up", str(count), "--prefix", prefix)
     assert proc.returncode == 0, proc.stderr
-    return yaml.safe_load((REPO / ".lab" / "hosts" / f"{prefix}.yml").read_text())
+    return yaml.safe_load((LAB_DIR / "hosts" / f"{prefix}.yml").read_text())
 
 
 def inventory(tmp: Path, prefix: str, extra_group_vars: dict | None = None) -> Path:
     """The set's inventory with the lab's group_vars (site network model, lab opt-outs, profiles)."""
     inv = tmp / "inventory"
     inv.mkdir()
-    shutil.copy(REPO / ".lab" / "hosts" / f"{prefix}.yml", inv / "hosts.yml")
+    shutil.copy(LAB_DIR / "hosts" / f"{prefix}.yml", inv / "hosts.yml")
     shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inv / "group_vars")
     if extra_group_vars:
         # After the lab's kmetal_nodes/hosts.yml (same group, later file wins).
@@ -52,7 +54,7 @@ def playbook(inv: Path, play: str | Path, *args: str, timeout: int = 900) -> sub
 
 
 def ssh(address: str, command: str) -> subprocess.CompletedProcess:
-    key = REPO / ".lab" / "ssh" / "id_ed25519"
+    key = LAB_DIR / "ssh" / "id_ed25519"
     return subprocess.run(
         ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
          "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"root@{address}", command],

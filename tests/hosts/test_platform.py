@@ -5,6 +5,7 @@ mirror, a workload that does not become ready) reported with what they need to k
 (its control plane made by the real Cluster API, Kamaji provider and Kamaji, its API answering behind a MetalLB VIP)."""
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -12,12 +13,16 @@ import uuid
 
 import pytest
 import yaml
-from helpers import REPO, hosts_up, inventory, lab, playbook, recap, ssh, wait
+from helpers import LAB_DIR, REPO, hosts_up, inventory, lab, playbook, recap, ssh, wait
 
-PREFIX = "pf"
+PREFIX = os.environ.get("KMETAL_PLATFORM_TEST_PREFIX", "pf")
 PLAYS = REPO / "collections/ansible_collections/kmetal/platform/playbooks"
-KUBECTL = REPO / ".lab" / "bin" / "kubectl"
+KUBECTL = LAB_DIR / "bin" / "kubectl"
 NAMESPACE = "kmetal-flux"
+LAB_COMPONENTS = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform.yml").read_text())["kmetal_platform_components"]
+# Flux reconciles the release from the chart the role pushes to the lab registry, over TLS verified with the lab's CA.
+FLUX = {"kind": "OCIRepository", "url": "oci://198.18.0.1:5000/kmetal/charts/kmetal", "ca_bundle": "{{ kmetal_mirror_ca_pem }}",
+        "publish": True, "interval": "10m", "timeout": "15m"}
 PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
 PINS = dict(line.split("=", 1) for line in (REPO / "lab" / "versions.env").read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
 TENANT_VERSION = PINS["TENANT_KUBERNETES_VERSION"]
@@ -40,13 +45,16 @@ def platform(tmp_path_factory):
             "under_cluster_kubeconfig": str(kubeconfig),
             "kmetal_kubeconfig": str(kubeconfig),
             "kmetal_chart": {"source": "path", "path": str(REPO / "charts/kmetal")},
-            "kmetal_platform_crd_files": [str(REPO / ".lab/crds/no-chart.yaml")],
+            "kmetal_platform_crd_files": [str(LAB_DIR / "crds/no-chart.yaml")],
             "kmetal_metallb_pools": [{"name": "tenant-cp-pool", "addresses": ["%s.200-%s.220" % (base, base)]}],
             "kmetal_tenants": [],  # the platform only (the lab's tenants have VIPs in the demo's pool)
-            "under_cluster_helm_binary": str(REPO / ".lab/bin/helm"),
-            "platform_helm_binary": str(REPO / ".lab/bin/helm"),
+            "under_cluster_helm_binary": str(LAB_DIR / "bin/helm"),
+            "platform_helm_binary": str(LAB_DIR / "bin/helm"),
             "platform_kubectl_binary": str(KUBECTL),
             "under_cluster_flannel_chart": str(REPO / "charts/kmetal/charts/flannel"),
+            # Flux on: the role bootstraps, pushes the chart to the lab registry and hands the release over
+            "kmetal_platform_components": {**LAB_COMPONENTS, "flux": True},
+            "kmetal_flux": FLUX,
         }))
         hosts_file = inv / "hosts.yml"
         doc = yaml.safe_load(hosts_file.read_text())
@@ -60,18 +68,27 @@ def platform(tmp_path_factory):
         start = time.monotonic()
         first = playbook(inv, PLAYS / "platform.yml", timeout=2400)
         seconds = time.monotonic() - start
+        revisions = {"first": helm_revisions(kubeconfig)}
         second = playbook(inv, PLAYS / "platform.yml", timeout=1200)
+        revisions["second"] = helm_revisions(kubeconfig)
         # --check alone: under --diff the manifest diff (helm template against the release) also reports charts
         # that render differently outside the cluster, which is shown, not a change
         recheck = playbook(inv, PLAYS / "platform.yml", "--check", timeout=900)
         yield {"inventory": inv, "kubeconfig": kubeconfig, "base": base, "check": check, "first": first, "second": second,
-               "recheck": recheck, "seconds": seconds,
+               "recheck": recheck, "seconds": seconds, "revisions": revisions,
                "addresses": [h["ansible_host"] for g in doc["all"]["children"]["kmetal_nodes"]["children"].values()
                              for h in (g.get("hosts") or {}).values()]}
     finally:
         lab("hosts", "down", "--prefix", PREFIX)
         if not was_running:
             lab("mirror", "down")
+
+
+def helm_revisions(kubeconfig):
+    """The release's history, oldest first (revision, status, chart, description)."""
+    proc = subprocess.run([str(LAB_DIR / "bin" / "helm"), "history", "kmetal", "--namespace", NAMESPACE, "--kubeconfig", str(kubeconfig),
+                           "--max", "100", "-o", "json"], capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stdout) if proc.returncode == 0 else []
 
 
 def kubectl(platform, *args, check=True, stdin=None):
@@ -241,7 +258,7 @@ def test_a_tenant_cluster_end_to_end_answers_behind_a_metallb_vip(platform):
     extra = platform["inventory"].parent / "tenants-e2e.yml"
     extra.write_text(yaml.safe_dump({
         "kmetal_tenant_kubeconfig_dir": str(kubeconfigs),
-        "tenants_artifact_manifest": str(REPO / ".lab" / "mirror" / "manifest.json"),
+        "tenants_artifact_manifest": str(LAB_DIR / "mirror" / "manifest.json"),
         "kmetal_tenants": [{
             "name": "e2e", "subnets": [{"name": "e2e-net", "cidr": ["10.210.0.0/24"]}],
             "clusters": [{"name": "web", "subnet": "e2e-net", "version": TENANT_VERSION, "bootstrap_server_address": vip,
@@ -344,3 +361,73 @@ def test_a_guarded_upgrade_through_the_real_kamaji_keeps_the_api_answering(platf
     assert after["version"] == TENANT_VERSION
     proc, (again,) = module_play(platform, "upgrade-again", [tenant_cluster("old", TENANT_VERSION, vip, wait=True)])
     assert proc.returncode == 0 and not again["changed"], proc.stdout[-3000:]
+
+
+# ---- Flux: the role bootstraps the release, then hands it to Flux, and never runs helm on it again ----
+
+def get(platform, kind, name):
+    return json.loads(kubectl(platform, "get", kind, name, "-n", NAMESPACE, "-o", "json").stdout)
+
+
+def condition(obj, kind):
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+
+
+def test_flux_controllers_are_ready(platform):
+    for name in ("source-controller", "helm-controller"):
+        kubectl(platform, "wait", "--for=condition=Available", "deployment/" + name, "-n", NAMESPACE, "--timeout=120s")
+        image = get(platform, "deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image.startswith("ghcr.io/fluxcd/" + name + ":v"), image  # pulled through the lab mirror
+    kubectl(platform, "get", "crd", "helmreleases.helm.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
+
+
+def test_the_oci_repository_is_ready_from_the_lab_registry(platform):
+    repo = get(platform, "ocirepository", "kmetal")
+    assert condition(repo, "Ready").get("status") == "True", repo["status"]
+    spec = repo["spec"]
+    assert spec["url"] == FLUX["url"] and not spec.get("insecure"), spec
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", spec["ref"]["digest"]), spec["ref"]  # pinned, not just a tag
+    assert spec["certSecretRef"]["name"] == "kmetal-registry-ca"  # TLS verified with the lab's CA
+    assert spec["ref"]["digest"] in repo["status"]["artifact"]["revision"], repo["status"]["artifact"]
+
+
+def test_the_helmrelease_is_ready_and_helm_controller_made_the_newest_revision(platform):
+    release = get(platform, "helmrelease", "kmetal")
+    assert condition(release, "Ready").get("status") == "True", release["status"]
+    latest = release["status"]["history"][0]
+    assert latest["status"] == "deployed" and "+" in latest["chartVersion"], latest  # the published <version>+<digest>
+    history = helm_revisions(platform["kubeconfig"])
+    assert history[-1]["revision"] == latest["version"], (history[-1], latest)
+    # the bootstrap's phases were helm from the role, the hand-over's upgrade is helm-controller's
+    assert any("+" not in h["chart"] for h in history[:-1]) and "+" in history[-1]["chart"], history
+
+
+def test_a_rerun_changes_nothing_and_adds_no_helm_revision(platform):
+    revisions = platform["revisions"]
+    assert revisions["first"] and revisions["second"] == revisions["first"], revisions
+    for run in ("second", "recheck"):
+        out = " ".join(platform[run].stdout.split())
+        assert "owned by Flux" in out and "helm not run" in out, platform[run].stdout[-3000:]
+        assert "install or upgrade the release (phase" not in platform[run].stdout
+    assert recap(platform["recheck"].stdout)["localhost"]["changed"] == 0
+
+
+def test_a_values_change_through_the_role_is_applied_by_flux_not_by_helm_from_the_role(platform):
+    before = helm_revisions(platform["kubeconfig"])
+    changed = dict(FLUX, interval="7m")
+    proc = playbook(platform["inventory"], PLAYS / "platform.yml", "-e", json.dumps({"kmetal_flux": changed}), timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert recap(proc.stdout)["localhost"]["changed"] >= 1
+    assert "install or upgrade the release (phase" not in proc.stdout  # no helm upgrade from the role
+    assert "values, applied by Flux" in " ".join(proc.stdout.split())
+    values = yaml.safe_load(get(platform, "configmap", "kmetal-values")["data"]["values.yaml"])
+    assert values["flux"]["interval"] == "7m"
+    release = get(platform, "helmrelease", "kmetal")
+    assert release["spec"]["interval"] == "7m"  # rendered by helm-controller from the new values
+    after = helm_revisions(platform["kubeconfig"])
+    # one upgrade (helm-controller keeps the newest 5 revisions, so the count says nothing)
+    assert after[-1]["revision"] == before[-1]["revision"] + 1 and after[-1]["status"] == "deployed", (before[-1:], after[-2:])
+    assert release["status"]["history"][0]["version"] == after[-1]["revision"]  # helm-controller's revision
+    again = playbook(platform["inventory"], PLAYS / "platform.yml", "-e", json.dumps({"kmetal_flux": changed}), timeout=1200)
+    assert again.returncode == 0 and recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-6000:]
+    assert helm_revisions(platform["kubeconfig"]) == after

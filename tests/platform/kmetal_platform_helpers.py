@@ -47,7 +47,9 @@ GLUE = "kmetal/templates/glue/"
 
 
 def ensure_vendored() -> None:
-    if not (CHART / "charts" / "kube-ovn-v2" / "Chart.yaml").exists():
+    """Every sub-chart Chart.yaml depends on is in charts/ (vendor.sh is cached: a new one costs one module fetch)."""
+    wanted = [d["name"] for d in yaml.safe_load((CHART / "Chart.yaml").read_text()).get("dependencies") or []]
+    if not all((CHART / "charts" / name / "Chart.yaml").exists() for name in wanted):
         subprocess.run([str(VENDOR)], check=True, capture_output=True, text=True)
 
 

@@ -56,15 +56,62 @@ def test_each_toggle_off_in_turn(toggle, all_on):
     assert off.count("\n---") < all_on.count("\n---"), f"{toggle}=false removed nothing"
 
 
-def test_flux_on_renders_source_and_helmrelease():
-    oci = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True}})).stdout, glue_only=True)
-    assert {"OCIRepository", "HelmRelease"} <= {d["kind"] for d in oci}
+FLUX_CRDS = {"helmreleases.helm.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io",
+             "helmcharts.source.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io", "buckets.source.toolkit.fluxcd.io",
+             "externalartifacts.source.toolkit.fluxcd.io"}
+
+
+def test_flux_on_renders_the_controllers_and_their_crds_but_no_source_before_the_hand_over():
+    docs = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True}})).stdout)
+    named = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for name in ("source-controller", "helm-controller"):
+        assert {("Deployment", name), ("ServiceAccount", name), ("Role", name + "-leader-election"),
+                ("RoleBinding", name + "-leader-election")} <= named
+    assert ("Service", "source-controller") in named  # where helm-controller fetches artifacts
+    crds = {d["metadata"]["name"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
+    assert FLUX_CRDS <= set(crds)  # in templates: the role's CRD step applies them, helm upgrades them
+    assert crds["helmreleases.helm.toolkit.fluxcd.io"]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert not {"OCIRepository", "HelmRelease"} & {d["kind"] for d in docs}  # the role's until it hands over
+    helm_binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding" and d["metadata"]["name"] == "kmetal-flux-helm-controller")
+    assert helm_binding["subjects"] == [{"kind": "ServiceAccount", "name": "helm-controller", "namespace": "kmetal-flux"}]
+    off = c.documents(c.template(c.BASE).stdout)
+    assert not FLUX_CRDS & {d["metadata"]["name"] for d in off if d["kind"] == "CustomResourceDefinition"}
+
+
+def test_flux_controllers_run_with_upstreams_args_and_the_pinned_images():
+    docs = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True}})).stdout)
+    deploys = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"}
+    source, helm = deploys["source-controller"]["containers"][0], deploys["helm-controller"]["containers"][0]
+    assert source["image"] == "ghcr.io/fluxcd/source-controller:v1.9.6" and helm["image"] == "ghcr.io/fluxcd/helm-controller:v1.6.2"
+    assert "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local." in source["args"]
+    assert "--storage-path=/data" in source["args"] and "--watch-all-namespaces" in helm["args"]
+    for pod, container in ((deploys["source-controller"], source), (deploys["helm-controller"], helm)):
+        assert container["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
+        assert pod["serviceAccountName"] in ("source-controller", "helm-controller")
+
+
+def test_flux_hand_over_renders_the_pinned_source_with_the_registry_ca_and_the_helmrelease():
+    digest = "sha256:" + "ab" * 32
+    oci = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "reconcile": True, "source": {
+        "url": "oci://198.18.0.1:5000/kmetal/charts/kmetal", "ref": "0.1.0+0123456789ab", "digest": digest,
+        "caBundle": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"}}})).stdout, glue_only=True)
+    source = next(d for d in oci if d["kind"] == "OCIRepository")
+    assert source["spec"]["ref"] == {"tag": "0.1.0_0123456789ab", "digest": digest}  # helm's tag for a + version
+    assert source["spec"]["certSecretRef"] == {"name": "kmetal-registry-ca"} and "insecure" not in source["spec"]
+    secret = next(d for d in oci if d["kind"] == "Secret" and d["metadata"]["name"] == "kmetal-registry-ca")
+    assert "BEGIN CERTIFICATE" in secret["stringData"]["ca.crt"]
     release = next(d for d in oci if d["kind"] == "HelmRelease")
     assert release["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "kmetal"}
-    git = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "source": {
+    assert release["spec"]["releaseName"] == "kmetal" and release["spec"]["timeout"] == "15m"
+    # one of the release's own objects: helm's wait would wait for it while it reconciles
+    assert release["spec"]["upgrade"]["disableWait"] and release["spec"]["install"]["disableWait"]
+    assert release["spec"]["upgrade"]["crds"] == "Skip"  # the role applies the CRDs before it publishes a chart
+    assert release["spec"]["valuesFrom"] == [{"kind": "ConfigMap", "name": "kmetal-values", "valuesKey": "values.yaml"}]
+    git = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "reconcile": True, "source": {
         "kind": "GitRepository", "url": "https://git.example.com/kmetal.git", "ref": "main"}}})).stdout, glue_only=True)
     release = next(d for d in git if d["kind"] == "HelmRelease")
     assert release["spec"]["chart"]["spec"]["sourceRef"]["kind"] == "GitRepository"
+    assert not [d for d in git if d["kind"] == "Secret"]  # no CA given: the system roots
 
 
 def test_overlay_mode_is_geneve_mtu_9100(all_on):
@@ -117,6 +164,7 @@ BAD = {
     "bad pod CIDR": ({"network": {"kubeOvn": {"podCidr": "10.16.0.0"}}}, "/network/kubeOvn/podCidr"),
     "mtu too large": ({"network": {"kubeOvn": {"mtu": 9500}}}, "/network/kubeOvn/mtu"),
     "bad flux source": ({"flux": {"source": {"kind": "Bucket"}}}, "/flux/source/kind"),
+    "flux digest not sha256": ({"flux": {"source": {"digest": "latest"}}}, "/flux/source/digest"),
     "bad machine size": ({"tenants": {"machineSizes": {"tiny": {"cores": 0, "memory": "1Gi", "disk": "1Gi"}}}}, "/tenants/machineSizes/tiny/cores"),
     "mirror disagrees": ({"network": {"kubeOvn": {"tunnelInterface": "data.206"}}}, "kube-ovn.agent.interface"),
     "DataStore name mirror disagrees": ({"glue": {"dataStore": {"name": "other"}}}, "kamaji.defaultDatastoreName"),

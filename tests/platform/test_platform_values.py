@@ -53,3 +53,15 @@ def test_sample_site_values_render_vlan_mode(tmp_path):
     assert values["kube-ovn"]["networking"]["networkType"] == "vlan"
     docs = c.documents(c.template(values).stdout, glue_only=True)
     assert [d for d in docs if d["kind"] == "ProviderNetwork" and d["metadata"]["name"] == "tenants"]
+
+
+def test_sample_site_values_with_flux_hand_over_a_pinned_source_published_at_the_chart_digest(tmp_path):
+    components = yaml.safe_load((SAMPLE / "group_vars/all/platform.yml").read_text())["kmetal_platform_components"]
+    values = role_values(tmp_path, kmetal_platform_components={**components, "flux": True})
+    flux = values["flux"]
+    assert flux["enabled"] and flux["reconcile"]  # the values Flux reconciles with keep the HelmRelease
+    chart_version = yaml.safe_load((c.CHART / "Chart.yaml").read_text())["version"]
+    assert flux["source"]["ref"] == "%s+%s" % (chart_version, values["chartSource"]["digest"][:12])
+    assert flux["source"]["url"] == "oci://registry.example.com/kmetal/charts/kmetal" and flux["source"]["kind"] == "OCIRepository"
+    docs = c.documents(c.template(values).stdout, glue_only=True)
+    assert {"OCIRepository", "HelmRelease"} <= {d["kind"] for d in docs}
