@@ -405,6 +405,12 @@ def needed_libraries_missing(layer_tars: list) -> list:
         return missing
 
 
+def busybox_version(b: Builder) -> str:
+    """The upstream version of the busybox-static the shell layer holds (Debian's 1:1.35.0-4+deb12u1+b1 -> 1.35.0)."""
+    deb = sorted(b.debs.glob("busybox-static_*.deb"))[-1]
+    return re.sub(r"^(\d+(%3a|:))?", "", deb.name.split("_")[1]).split("-")[0]
+
+
 def platform_images(b: Builder, base: Path, shell: Path) -> list:
     """The platform components' images, tagged as the umbrella chart's sub-charts (and, for the Cluster API
     providers the operator installs, their release manifests) reference them; entrypoint, user and paths as
@@ -450,6 +456,9 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
           {"Cmd": ["local-path-provisioner"]}, (shell,))
     # Its helper pods (busybox:latest in the chart's values) run the setup/teardown scripts with busybox sh.
     specs.append({"ref": "docker.io/library/busybox:latest", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
+    # The same busybox under its own version: the dedicated datastores' backup and restore jobs (datastores.toolsImage,
+    # set to it by the lab inventory) run their bookkeeping with it.
+    specs.append({"ref": f"docker.io/library/busybox:{busybox_version(b)}", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
     # Kamaji's konnectivity addon (tenant control planes): upstream's Dockerfile puts /proxy-server and /proxy-agent on
     # distroless static nonroot; Kamaji sets the command to those paths.
     v = pins["KONNECTIVITY_VERSION"]

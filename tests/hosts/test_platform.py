@@ -26,6 +26,9 @@ FLUX = {"kind": "OCIRepository", "url": "oci://198.18.0.1:5000/kmetal/charts/kme
 PROBE_IMAGE = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"  # in the mirror; busybox sh and nc inside
 PINS = dict(line.split("=", 1) for line in (REPO / "lab" / "versions.env").read_text().splitlines() if re.match(r"^[A-Z_]+=", line))
 TENANT_VERSION = PINS["TENANT_KUBERNETES_VERSION"]
+# A tenant on its own DataStore: the platform runs its etcd and the backup CronJob (datastores.dedicated, from the
+# inventory's tenants), the tenants role makes its DataStore and cluster.
+VAULT_DATASTORE = {"replicas": 1, "storage": "1Gi", "backup": {"enabled": True, "retention": 2, "target": "pvc", "pvc": {"size": "1Gi"}}}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,8 @@ def platform(tmp_path_factory):
             "kmetal_chart": {"source": "path", "path": str(REPO / "charts/kmetal")},
             "kmetal_platform_crd_files": [str(LAB_DIR / "crds/no-chart.yaml")],
             "kmetal_metallb_pools": [{"name": "tenant-cp-pool", "addresses": ["%s.200-%s.220" % (base, base)]}],
-            "kmetal_tenants": [],  # the platform only (the lab's tenants have VIPs in the demo's pool)
+            # the platform only, with the vault tenant's etcd (the lab's tenants have VIPs in the demo's pool)
+            "kmetal_tenants": [{"name": "vault", "datastore": VAULT_DATASTORE}],
             "under_cluster_helm_binary": str(LAB_DIR / "bin/helm"),
             "platform_helm_binary": str(LAB_DIR / "bin/helm"),
             "platform_kubectl_binary": str(KUBECTL),
@@ -361,6 +365,71 @@ def test_a_guarded_upgrade_through_the_real_kamaji_keeps_the_api_answering(platf
     assert after["version"] == TENANT_VERSION
     proc, (again,) = module_play(platform, "upgrade-again", [tenant_cluster("old", TENANT_VERSION, vip, wait=True)])
     assert proc.returncode == 0 and not again["changed"], proc.stdout[-3000:]
+
+
+def test_a_tenant_datastore_backed_up_and_restored_brings_the_tenants_data_back(platform):
+    """Issue 11 on a real etcd: a tenant cluster on its tenant's dedicated DataStore; a ConfigMap written through the
+    tenant's API; the chart's backup CronJob run once; the ConfigMap deleted; restore_datastore.yml refused while the
+    control plane runs; the cluster put to sleep, restored from the newest snapshot, woken: the ConfigMap is back."""
+    ns, vip, store = "tenant-vault", platform["base"] + ".207", "tenant-vault"
+    kubeconfigs = platform["inventory"].parent / "tenant-kubeconfigs"
+    extra = platform["inventory"].parent / "tenants-vault.yml"
+
+    def tenants(sleep):
+        extra.write_text(yaml.safe_dump({
+            # a sleep waits until Kamaji reports Sleeping; a wake, until the kubeconfig fetch reaches the API
+            "kmetal_tenant_kubeconfig_dir": str(kubeconfigs), "tenants_wait": sleep,
+            "tenants_artifact_manifest": str(LAB_DIR / "mirror" / "manifest.json"),
+            "kmetal_tenants": [{
+                "name": "vault", "datastore": VAULT_DATASTORE, "subnets": [{"name": "vault-net", "cidr": ["10.211.0.0/24"]}],
+                "clusters": [{"name": "db", "subnet": "vault-net", "version": TENANT_VERSION, "bootstrap_server_address": vip, "sleep": sleep,
+                              "control_plane": {"replicas": 1, "service_address": vip, "service_type": "LoadBalancer"},
+                              "workers": [{"name": "md-0", "replicas": 0}]}]}]}))
+        proc = playbook(platform["inventory"], PLAYS / "tenants.yml", "-e", "@%s" % extra, timeout=1500)
+        assert proc.returncode == 0, proc.stdout[-8000:]
+        return " ".join(proc.stdout.split())
+
+    def tenant_kubectl(*args, check=True):
+        proc = subprocess.run([str(KUBECTL), "--kubeconfig", str(kubeconfigs / "vault-db.kubeconfig"), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert not check or proc.returncode == 0, proc.stderr
+        return proc
+
+    def restore():
+        return playbook(platform["inventory"], "kmetal.platform.restore_datastore", "-e", json.dumps({
+            "kmetal_kubeconfig": str(platform["kubeconfig"]), "kmetal_datastore_restore_name": store,
+            "kmetal_datastore_restore_confirm": store}), timeout=1200)
+
+    start = time.monotonic()
+    assert "vault/db answers at https://%s:6443: %s" % (vip, TENANT_VERSION) in tenants(sleep=False)
+    tcp = json.loads(kubectl(platform, "get", "tenantcontrolplane", "-n", ns, "-o", "json").stdout)["items"][0]
+    assert tcp["spec"]["dataStore"] == store, tcp["spec"]  # on the tenant's own etcd, not the default DataStore
+    tenant_kubectl("create", "configmap", "kept", "-n", "default", "--from-literal=answer=42")
+
+    job = "backup-" + uuid.uuid4().hex[:6]
+    kubectl(platform, "create", "job", job, "--from=cronjob/%s-etcd-backup" % store, "-n", NAMESPACE)
+    kubectl(platform, "wait", "--for=condition=Complete", "job/" + job, "-n", NAMESPACE, "--timeout=600s")
+    stored = kubectl(platform, "logs", "job/" + job, "-c", "store", "-n", NAMESPACE).stdout
+    assert re.search(r"stored %s-\d{8}T\d{6}Z\.db; kept: 1" % store, stored), stored
+
+    tenant_kubectl("delete", "configmap", "kept", "-n", "default")
+    assert "NotFound" in tenant_kubectl("get", "configmap", "kept", "-n", "default", check=False).stderr
+
+    refused = restore()
+    assert refused.returncode != 0
+    assert re.search(r"use the DataStore %s and are running: put their clusters to sleep first" % store, " ".join(refused.stdout.split())), refused.stdout[-3000:]
+
+    assert "vault/db sleeps (sleep: true)" in tenants(sleep=True)
+    tcp = json.loads(kubectl(platform, "get", "tenantcontrolplane", tcp["metadata"]["name"], "-n", ns, "-o", "json").stdout)
+    assert tcp["status"]["kubernetesResources"]["version"]["status"] == "Sleeping", tcp["status"]
+    restored = restore()
+    assert restored.returncode == 0, restored.stdout[-8000:]
+    assert "restored the DataStore %s (1 etcd members) from its newest snapshot" % store in " ".join(restored.stdout.split())
+
+    assert "vault/db answers at https://%s:6443" % vip in tenants(sleep=False)
+    kept = json.loads(tenant_kubectl("get", "configmap", "kept", "-n", "default", "-o", "json").stdout)
+    assert kept["data"] == {"answer": "42"}
+    print("tenant datastore round trip (create, write, back up, delete, sleep, restore, wake, read): %.0f s" % (time.monotonic() - start))
 
 
 # ---- Flux: the role bootstraps the release, then hands it to Flux, and never runs helm on it again ----

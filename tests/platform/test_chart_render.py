@@ -112,6 +112,12 @@ def test_flux_hand_over_renders_the_pinned_source_with_the_registry_ca_and_the_h
     release = next(d for d in git if d["kind"] == "HelmRelease")
     assert release["spec"]["chart"]["spec"]["sourceRef"]["kind"] == "GitRepository"
     assert not [d for d in git if d["kind"] == "Secret"]  # no CA given: the system roots
+    # written resumed unless the role's own hand-over upgrade asks for it suspended (helm-controller's upgrade from the
+    # values keeps suspend: false, so the role's resume is not undone and redone on every run)
+    assert release["spec"]["suspend"] is False
+    held = c.documents(c.template(c.merge(c.BASE, {"flux": {"enabled": True, "reconcile": True, "suspend": True, "source": {
+        "kind": "GitRepository", "url": "https://git.example.com/kmetal.git", "ref": "main"}}})).stdout, glue_only=True)
+    assert next(d for d in held if d["kind"] == "HelmRelease")["spec"]["suspend"] is True
 
 
 def test_overlay_mode_is_geneve_mtu_9100(all_on):

@@ -15,7 +15,7 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _datastore, _network, _tenant
+from ansible_collections.kmetal.platform.plugins.module_utils import _cluster, _datastore, _lifecycle, _network, _tenant
 from ansible_collections.kmetal.platform.plugins.module_utils._bulk import reconcile_many, record
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import MANAGED_BY, TENANT_LABEL, KmetalError, condition, ident, obj_ident
 from ansible_collections.kmetal.platform.plugins.module_utils._reconcile import delete_object
@@ -403,8 +403,14 @@ def fleet_reconcile(module, connect):
         wanted = p["wait_for"]
         for cluster in fleet.clusters:
             meta = cluster["metadata"]
+            left = max(1, deadline - time.monotonic())
+            # a sleeping cluster (as written: sleep, or kept asleep) is never Available: wait until its control plane
+            # reports Sleeping, as tenant_cluster does
+            if _lifecycle.sleeping(fleet.client.get("Cluster", meta["name"], meta["namespace"])):
+                _lifecycle.wait_control_plane(fleet.client, meta["name"], meta["namespace"], _lifecycle.asleep, left, "report Sleeping")
+                continue
             fleet.client.wait("Cluster", meta["name"], meta["namespace"], lambda o: o is not None and all(condition(o, c) == "True" for c in wanted),
-                              max(1, deadline - time.monotonic()), "conditions %s to be True" % ", ".join(wanted))
+                              left, "conditions %s to be True" % ", ".join(wanted))
     return result
 
 
