@@ -400,6 +400,13 @@ def test_a_tenant_datastore_backed_up_and_restored_brings_the_tenants_data_back(
             "kmetal_kubeconfig": str(platform["kubeconfig"]), "kmetal_datastore_restore_name": store,
             "kmetal_datastore_restore_confirm": store}), timeout=1200)
 
+    # The lab's worker has 2 cores: the earlier tests' tenant control planes sleep, so that this one's rollout fits
+    # (Kamaji adds the konnectivity server by a rolling update, which needs room for a second pod).
+    proc, _slept = module_play(platform, "make-room", [
+        tenant_cluster("web", TENANT_VERSION, platform["base"] + ".205", sleep=True, wait=True, workers=[{"name": "md-0", "replicas": 1}]),
+        tenant_cluster("old", TENANT_VERSION, platform["base"] + ".206", sleep=True, wait=True)])
+    assert proc.returncode == 0, proc.stdout[-6000:]
+
     start = time.monotonic()
     assert "vault/db answers at https://%s:6443: %s" % (vip, TENANT_VERSION) in tenants(sleep=False)
     tcp = json.loads(kubectl(platform, "get", "tenantcontrolplane", "-n", ns, "-o", "json").stdout)["items"][0]

@@ -5,6 +5,8 @@ kubeconfig Secret pointing at it, as CACPK writes one pointing at the tenant's V
 
 import base64
 import stat
+import uuid
+from pathlib import Path
 
 import yaml
 from kmetal_tasks import task
@@ -89,3 +91,25 @@ def test_bad_input_is_refused_before_any_request(play, tmp_path):
     result = run[0]
     assert result["failed"] and "mode: 0644 lets others than the owner read a cluster-admin credential: give 0600" in result["msg"]
     assert run.writes == [] and "api_requests" not in result
+
+
+def test_an_api_that_answers_but_does_not_let_the_kubeconfigs_user_in_is_not_taken_as_up(play, k8s, namespace, lab_api, tmp_path):
+    """A new tenant control plane answers /version before its RBAC bootstrap binds the admin's group: the module waits
+    for the user to be let in, and names that when it never is (here: a user of the lab CA with no binding at all)."""
+    from kmetal_lab import pki
+
+    ca = pki.CA(Path(lab_api.ca_cert).parent)
+    ca.dir = tmp_path
+    crt, key = ca.issue("nobody", "kmetal-nobody-%s" % uuid.uuid4().hex[:6], client=True)
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "t",
+              "clusters": [{"name": "lab", "cluster": {"server": lab_api.server,
+                                                       "certificate-authority-data": base64.b64encode(Path(lab_api.ca_cert).read_bytes()).decode()}}],
+              "users": [{"name": "nobody", "user": {"client-certificate-data": base64.b64encode(crt.read_bytes()).decode(),
+                                                    "client-key-data": base64.b64encode(key.read_bytes()).decode()}}],
+              "contexts": [{"name": "t", "context": {"cluster": "lab", "user": "nobody"}}]}
+    kubeconfig_secret(k8s, namespace, "locked", config)
+    dest = tmp_path / "locked.kubeconfig"
+    locked = play([task("tenant_kubeconfig", ignore_errors=True, name="locked", namespace=namespace, dest=str(dest), wait_timeout=3)])[0]
+    assert locked["failed"], locked
+    assert "does not answer with this kubeconfig after 3s: it answers" in locked["msg"], locked["msg"]
+    assert "this kubeconfig's user may not list namespaces there" in locked["msg"], locked["msg"]

@@ -118,20 +118,33 @@ def write(path, text, mode):
         raise
 
 
+# What the kubeconfig's user must be allowed before the tenant counts as answering: Kamaji's admin kubeconfig is in
+# kubeadm:cluster-admins, whose binding the control plane's bootstrap creates a moment after the API first answers.
+ACCESS_REVIEW = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                 "spec": {"resourceAttributes": {"verb": "list", "resource": "namespaces"}}}
+
+
 def probe(path, timeout, request_timeout, sleep=time.sleep):
-    """The tenant API's version, asked with the fetched kubeconfig (its CA verifies the server): the proof that
-    the API behind the kubeconfig answers. Waits up to TIMEOUT seconds (a new VIP can take a moment to answer)."""
+    """The tenant API's version, asked with the fetched kubeconfig (its CA verifies the server), once that
+    kubeconfig's user may also list namespaces there: the proof that the API behind the kubeconfig answers and its
+    admin can use it. Waits up to TIMEOUT seconds (a new VIP can take a moment to answer, its RBAC to be bootstrapped)."""
     deadline = time.monotonic() + timeout
     tenant = Client({"kubeconfig": path, "request_timeout": request_timeout}, sleep=sleep)
     try:
         while True:
             try:
                 _status, body = tenant.request("GET", "/version", what="the tenant API's version")
-                return body.get("gitVersion")
+                _status, review = tenant.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=ACCESS_REVIEW,
+                                                 what="the kubeconfig user's access")
+                if (review.get("status") or {}).get("allowed"):
+                    return body.get("gitVersion")
+                reason = ("it answers (%s), but this kubeconfig's user may not list namespaces there (yet: a new control plane "
+                          "bootstraps its RBAC after its API is up)" % body.get("gitVersion"))
             except KmetalError as err:
-                if time.monotonic() + 1.0 > deadline:
-                    raise KmetalError("the tenant API at %s does not answer with this kubeconfig after %ss: %s" % (tenant.host, timeout, err),
-                                      obj=path)
+                reason = str(err)
+            if time.monotonic() + 1.0 > deadline:
+                raise KmetalError("the tenant API at %s does not answer with this kubeconfig after %ss: %s" % (tenant.host, timeout, reason),
+                                  obj=path)
             sleep(1.0)
     finally:
         tenant.close()
