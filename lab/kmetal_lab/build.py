@@ -310,6 +310,11 @@ class Builder:
         """busybox (static) with every applet in /bin, as the busybox image has it: the flannel CNI image's init
         container runs `cp`, local-path-provisioner's helper pods and Kamaji's jobs run `sh -c` scripts."""
         tree = self.deb_tree("shell", SHELL_DEBS)
+        # its image is also tagged with BUSYBOX_VERSION: that must be the version it holds
+        deb = sorted(self.debs.glob("busybox-static_*.deb"))[-1].name.split("_")[1]
+        held = re.sub(r"^\d+(%3a|:)", "", deb).split("-")[0]
+        if held != self.pins["BUSYBOX_VERSION"]:
+            raise BuildError(f"busybox-static is {held}, lab/versions.env says BUSYBOX_VERSION={self.pins['BUSYBOX_VERSION']}: update the pin")
         applets = subprocess.run([str(tree / "bin/busybox"), "--list"], capture_output=True, text=True, check=True).stdout.split()
         entries = [("bin/busybox", tarfile.REGTYPE, 0o755, tree / "bin/busybox", {})]
         entries += [(f"bin/{t}", tarfile.SYMTYPE, 0o777, "busybox", {}) for t in applets if t != "busybox"]
@@ -405,12 +410,6 @@ def needed_libraries_missing(layer_tars: list) -> list:
         return missing
 
 
-def busybox_version(b: Builder) -> str:
-    """The upstream version of the busybox-static the shell layer holds (Debian's 1:1.35.0-4+deb12u1+b1 -> 1.35.0)."""
-    deb = sorted(b.debs.glob("busybox-static_*.deb"))[-1]
-    return re.sub(r"^(\d+(%3a|:))?", "", deb.name.split("_")[1]).split("-")[0]
-
-
 def platform_images(b: Builder, base: Path, shell: Path) -> list:
     """The platform components' images, tagged as the umbrella chart's sub-charts (and, for the Cluster API
     providers the operator installs, their release manifests) reference them; entrypoint, user and paths as
@@ -458,7 +457,7 @@ def platform_images(b: Builder, base: Path, shell: Path) -> list:
     specs.append({"ref": "docker.io/library/busybox:latest", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
     # The same busybox under its own version: the dedicated datastores' backup and restore jobs (datastores.toolsImage,
     # set to it by the lab inventory) run their bookkeeping with it.
-    specs.append({"ref": f"docker.io/library/busybox:{busybox_version(b)}", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
+    specs.append({"ref": f"docker.io/library/busybox:{b.pins['BUSYBOX_VERSION']}", "layers": [shell], "config": {"Env": [PATH_ENV], "Cmd": ["sh"]}})
     # Kamaji's konnectivity addon (tenant control planes): upstream's Dockerfile puts /proxy-server and /proxy-agent on
     # distroless static nonroot; Kamaji sets the command to those paths.
     v = pins["KONNECTIVITY_VERSION"]
