@@ -51,7 +51,7 @@ options:
   probe:
     description:
       - Ask the tenant API for its version with the fetched kubeconfig (C(GET /version), its CA verifying the
-        server), and whether the kubeconfig's user may list namespaces there (a C(SelfSubjectAccessReview): a new
+        server), and whether the kubeconfig's user may list namespaces there (a C(SelfSubjectAccessReview), since a new
         control plane bootstraps its RBAC a moment after its API is up), waiting up to O(wait_timeout) when
         O(wait=true); the module fails when the API does not answer or does not let that user in.
       - Turn it off when the host running the module cannot reach the tenants' API addresses.
