@@ -6,12 +6,16 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export PATH="$repo/.lab/bin:$repo/.venv/bin:$PATH" ANSIBLE_CONFIG="$repo/ansible.cfg"
 
-declare -a names results
+names=() results=()
+# Each step's output is kept, so that the summary (the end of the log, what a CI page shows) can name the failed tests.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 run() {
   local name=$1; shift
-  local start=$SECONDS
+  local start=$SECONDS log="$logs/${#names[@]}.log"
   echo "=== test: $name"
-  if "$@"; then results+=("ok"); else results+=("FAILED"); fi
+  "$@" 2>&1 | tee "$log"
+  if [ "${PIPESTATUS[0]}" -eq 0 ]; then results+=("ok"); else results+=("FAILED"); fi
   names+=("$name ($((SECONDS - start))s)")
 }
 
@@ -31,4 +35,8 @@ for i in "${!names[@]}"; do
   if [ "${results[$i]}" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "test steps: $passed passed, $failed failed"
+if [ "$failed" -gt 0 ]; then
+  echo "=== failed tests (pytest's short summary and molecule's failed scenarios)"
+  grep -hE '^(FAILED|ERROR) |^molecule: failed scenarios' "$logs"/*.log | cut -c1-400 || true
+fi
 [ "$failed" -eq 0 ]
