@@ -376,15 +376,20 @@ def test_a_tenant_datastore_backed_up_and_restored_brings_the_tenants_data_back(
     extra = platform["inventory"].parent / "tenants-vault.yml"
 
     def tenants(sleep):
+        """The tenants play with the vault tenant; SLEEP None leaves `sleep` out (a sleeping cluster is kept asleep)."""
+        cluster = {"name": "db", "subnet": "vault-net", "version": TENANT_VERSION, "bootstrap_server_address": vip, "sleep": sleep,
+                   "control_plane": {"replicas": 1, "service_address": vip, "service_type": "LoadBalancer"},
+                   "workers": [{"name": "md-0", "replicas": 0}]}
+        if sleep is None:
+            del cluster["sleep"]
         extra.write_text(yaml.safe_dump({
-            # a sleep waits until Kamaji reports Sleeping; a wake, until the kubeconfig fetch reaches the API
-            "kmetal_tenant_kubeconfig_dir": str(kubeconfigs), "tenants_wait": sleep,
+            # a sleep (or a sleeping cluster kept asleep) waits until Kamaji reports Sleeping; a wake, until the
+            # kubeconfig fetch reaches the API
+            "kmetal_tenant_kubeconfig_dir": str(kubeconfigs), "tenants_wait": sleep is not False,
             "tenants_artifact_manifest": str(LAB_DIR / "mirror" / "manifest.json"),
             "kmetal_tenants": [{
                 "name": "vault", "datastore": VAULT_DATASTORE, "subnets": [{"name": "vault-net", "cidr": ["10.211.0.0/24"]}],
-                "clusters": [{"name": "db", "subnet": "vault-net", "version": TENANT_VERSION, "bootstrap_server_address": vip, "sleep": sleep,
-                              "control_plane": {"replicas": 1, "service_address": vip, "service_type": "LoadBalancer"},
-                              "workers": [{"name": "md-0", "replicas": 0}]}]}]}))
+                "clusters": [cluster]}]}))
         proc = playbook(platform["inventory"], PLAYS / "tenants.yml", "-e", "@%s" % extra, timeout=1500)
         assert proc.returncode == 0, proc.stdout[-8000:]
         return " ".join(proc.stdout.split())
@@ -426,12 +431,14 @@ def test_a_tenant_datastore_backed_up_and_restored_brings_the_tenants_data_back(
     assert refused.returncode != 0
     assert re.search(r"use the DataStore %s and are running: put their clusters to sleep first" % store, " ".join(refused.stdout.split())), refused.stdout[-3000:]
 
-    assert "vault/db sleeps (sleep: true)" in tenants(sleep=True)
+    assert "vault/db sleeps;" in tenants(sleep=True)
     tcp = json.loads(kubectl(platform, "get", "tenantcontrolplane", tcp["metadata"]["name"], "-n", ns, "-o", "json").stdout)
     assert tcp["status"]["kubernetesResources"]["version"]["status"] == "Sleeping", tcp["status"]
     restored = restore()
     assert restored.returncode == 0, restored.stdout[-8000:]
     assert "restored the DataStore %s (1 etcd members) from its newest snapshot" % store in " ".join(restored.stdout.split())
+    # an inventory that does not say `sleep` keeps the cluster asleep, and its API is not asked
+    assert "vault/db sleeps;" in tenants(sleep=None)
 
     assert "vault/db answers at https://%s:6443" % vip in tenants(sleep=False)
     kept = json.loads(tenant_kubectl("get", "configmap", "kept", "-n", "default", "-o", "json").stdout)

@@ -237,3 +237,22 @@ def test_fleet_refuses_a_downgrade_with_its_available_versions(play, k8s, klass,
     assert down[0]["failed"] and "never downgraded" in down[0]["msg"] and "tenants[0] (%s).clusters[0]" % tenant["name"] in down[0]["msg"]
     assert down[1]["changed"] and len(down.writes) == 1
     assert get_cluster(k8s, "tenant-" + tenant["name"], "c1")["spec"]["topology"]["version"] == "v1.34.2"
+
+
+def test_the_kubeconfig_of_a_sleeping_cluster_is_fetched_and_its_api_not_asked(play, k8s, klass, module_identity, tmp_path):
+    """A sleeping control plane has no API to answer: tenant_kubeconfig keeps the file current, says `sleeping` and asks
+    nothing (here the kubeconfig points where nothing listens), for a cluster put to sleep as for one kept asleep."""
+    from test_tenant_kubeconfig import kubeconfig_secret, lab_config
+
+    ns = klass
+    config = lab_config(module_identity)
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"  # nothing listens there
+    kubeconfig_secret(k8s, ns, "dev", config)
+    dest = tmp_path / "dev.kubeconfig"
+    fetch = task("tenant_kubeconfig", name="dev", namespace=ns, dest=str(dest), wait_timeout=5, ignore_errors=True)
+    run = play([task("tenant_cluster", **args(ns, control_plane={"replicas": 1, "service_type": "LoadBalancer"})), fetch,
+                task("tenant_cluster", **args(ns, sleep=True)), fetch])
+    awake, asleep = run.results[1], run.results[3]
+    assert awake["failed"] and "the tenant API at https://127.0.0.1:1 does not answer" in awake["msg"], awake
+    assert not asleep.get("failed") and asleep["sleeping"] is True and "version" not in asleep, asleep
+    assert dest.stat().st_mode & 0o777 == 0o600

@@ -22,6 +22,7 @@ except ImportError:  # the module runner refuses to start without PyYAML (_k8s.H
     yaml = None
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import Client, KmetalError, ident
+from ansible_collections.kmetal.platform.plugins.module_utils._lifecycle import sleeping
 from ansible_collections.kmetal.platform.plugins.module_utils._tenant import tenant_namespace
 from ansible_collections.kmetal.platform.plugins.module_utils._validate import Problems
 
@@ -150,6 +151,15 @@ def probe(path, timeout, request_timeout, sleep=time.sleep):
         tenant.close()
 
 
+def asleep(client, name, namespace):
+    """Whether the Cluster NAME is put to sleep (its control plane at 0 replicas); False when it cannot be read (a
+    kubeconfig Secret that no Cluster API Cluster owns is still probed)."""
+    try:
+        return sleeping(client.get("Cluster", name, namespace))
+    except KmetalError:
+        return False
+
+
 def fetch(module, connect):
     p = module.params
     mode = validate(p)
@@ -171,7 +181,10 @@ def fetch(module, connect):
     if changed and not module.check_mode:
         write(p["dest"], text, mode)
     result = {"changed": changed, "dest": p["dest"], "server": server, "secret": "%s/%s" % (namespace, name), "mode": "%04o" % mode}
-    if p["probe"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
+    if p["probe"]:
+        # a sleeping control plane (replicas 0, by sleep: true or kept asleep) has no API to ask: said, not waited for
+        result["sleeping"] = asleep(client, p["name"], namespace)
+    if p["probe"] and not result["sleeping"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
         result["version"] = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
     if module._diff:
         result["diff"] = {"before": "" if have is None else "sha256: %s\nmode: %04o\n" % (have, have_mode),

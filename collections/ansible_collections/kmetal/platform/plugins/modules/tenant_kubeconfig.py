@@ -54,6 +54,8 @@ options:
         server), and whether the kubeconfig's user may list namespaces there (a C(SelfSubjectAccessReview), since a new
         control plane bootstraps its RBAC a moment after its API is up), waiting up to O(wait_timeout) when
         O(wait=true); the module fails when the API does not answer or does not let that user in.
+      - A cluster put to sleep (its control plane at 0 replicas, see O(kmetal.platform.tenant_cluster#module:sleep)) has
+        no API to ask. The module still writes the file, returns RV(sleeping=true) and asks nothing.
       - Turn it off when the host running the module cannot reach the tenants' API addresses.
     type: bool
     default: true
@@ -111,6 +113,11 @@ version:
   returned: when probed
   type: str
   sample: v1.34.4
+sleeping:
+  description: Whether the cluster is put to sleep (its control plane at 0 replicas), so that its API was not asked.
+  returned: with O(probe=true)
+  type: bool
+  sample: false
 mode:
   description: The file's mode.
   returned: success
