@@ -256,3 +256,25 @@ def test_the_kubeconfig_of_a_sleeping_cluster_is_fetched_and_its_api_not_asked(p
     assert awake["failed"] and "the tenant API at https://127.0.0.1:1 does not answer" in awake["msg"], awake
     assert not asleep.get("failed") and asleep["sleeping"] is True and "version" not in asleep, asleep
     assert dest.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_deletion_that_does_not_finish_names_what_holds_the_cluster(play, k8s, klass):
+    """A cluster whose workers no controller deletes (KubeVirt VMs on a site without KubeVirt) stays: the timeout
+    names Cluster API's Deleting condition and the finalizers left, not just the time waited."""
+    ns = klass
+    play([task("tenant_cluster", **args(ns))])
+    custom = client.CustomObjectsApi(k8s)
+    custom.patch_namespaced_custom_object(*CAPI, ns, "clusters", "dev", {"metadata": {"finalizers": ["cluster.cluster.x-k8s.io"]}})
+    # what CAPI's cluster controller reports while MachineDeployment md-0's machines are still being deleted
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    custom.patch_namespaced_custom_object_status(*CAPI, ns, "clusters", "dev", {"status": {"conditions": [
+        {"type": "Deleting", "status": "True", "reason": "WaitingForWorkersDeletion", "lastTransitionTime": now,
+         "message": "* MachineDeployments: md-0\n* Machines: dev-md-0-abcde"}]}})
+    try:
+        gone = play([task("tenant_cluster", name="dev", namespace=ns, state="absent", wait=True, wait_timeout=3, ignore_errors=True)])[0]
+        assert gone["failed"] and "timed out after 3s waiting for the cluster to be deleted" in gone["msg"], gone
+        assert "Cluster API says WaitingForWorkersDeletion: * MachineDeployments: md-0 * Machines: dev-md-0-abcde" in gone["msg"], gone["msg"]
+        assert "finalizers left: cluster.cluster.x-k8s.io" in gone["msg"], gone["msg"]
+    finally:
+        custom.patch_namespaced_custom_object(*CAPI, ns, "clusters", "dev", {"metadata": {"finalizers": None}})
+    until(lambda: get_cluster(k8s, ns, "dev") is None)

@@ -289,7 +289,7 @@ def cluster_reconcile(module, connect):
         if changed and module._diff:
             result["diff"] = diff_entry(live, None, cluster_ident)
         if live is not None and p["wait"] and not module.check_mode:
-            client.wait("Cluster", p["name"], ns, lambda o: o is None, p["wait_timeout"], "the cluster to be deleted")
+            _lifecycle.wait_deleted(client, p["name"], ns, p["wait_timeout"])
         return result
     result = {"changed": False}
     store = _datastore.validate(p, ns, Problems(ident("DataStore", _datastore.datastore_name(p, ns))))

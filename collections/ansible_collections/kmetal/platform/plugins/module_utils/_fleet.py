@@ -451,7 +451,7 @@ class Removal(object):
             done += self._delete(client, cluster, check_mode, diff, report)
         if clusters and not check_mode:
             for cluster in clusters:
-                client.wait("Cluster", cluster["metadata"]["name"], self.namespace, lambda o: o is None, self.wait_timeout, "the cluster to be deleted")
+                _lifecycle.wait_deleted(client, cluster["metadata"]["name"], self.namespace, self.wait_timeout)
         subnets = [s for s in snapshot.subnets() if self._ours(s)]
         ips = snapshot.of_kind("IP") if not clusters or check_mode else client.list("IP")  # the clusters' addresses are gone now
         for subnet in subnets:

@@ -241,3 +241,31 @@ def wait_control_plane(client, name, namespace, predicate, timeout, what):
             raise KmetalError("timed out after %ss waiting for the control plane to %s" % (timeout, what), obj=ident("Cluster", name, namespace),
                               control_plane=report)
         client.sleep(1.0)
+
+
+def wait_deleted(client, name, namespace, timeout):
+    """Wait until the Cluster NAME is gone. A timeout says what holds it: Cluster API's Deleting condition (what it
+    still waits for: workers, control plane, infrastructure) and the finalizers left, so that an operator sees
+    which controller to look at (a cluster whose KubeVirt workers no virt-controller deletes stays forever)."""
+    what = "the cluster to be deleted"
+    deadline = time.monotonic() + timeout
+    while True:
+        live = client.get("Cluster", name, namespace)
+        if live is None:
+            return
+        if time.monotonic() + 1.0 > deadline:
+            raise KmetalError("timed out after %ss waiting for %s%s" % (timeout, what, deletion_holds(live)), obj=ident("Cluster", name, namespace))
+        client.sleep(1.0)
+
+
+def deletion_holds(live):
+    """'; Cluster API says: ...; finalizers left: [...]' for a Cluster being deleted, or ''."""
+    words = []
+    for cond in ((live or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Deleting" and cond.get("status") == "True":
+            message = " ".join(str(cond.get("message") or "").split())
+            words.append("Cluster API says %s%s" % (cond.get("reason") or "Deleting", (": " + message) if message else ""))
+    finalizers = ((live or {}).get("metadata") or {}).get("finalizers") or []
+    if finalizers:
+        words.append("finalizers left: %s" % ", ".join(finalizers))
+    return "; " + "; ".join(words) if words else ""
