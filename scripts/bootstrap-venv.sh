@@ -4,8 +4,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=$repo/.venv
 stamp=$venv/.kmetal-installed
-want=$(sha256sum "$repo/pyproject.toml" | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+constraints=$repo/constraints.txt
+refresh=${KMETAL_REFRESH_CONSTRAINTS:-0}
+want=$(cat "$repo/pyproject.toml" "$constraints" | sha256sum | cut -c1-16)
+if [ "$refresh" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 python=${PYTHON:-$("$repo/scripts/find-python")}
@@ -21,6 +23,15 @@ PY
 )
 mapfile -t reqs <<<"$deps"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "${reqs[@]}"
+if [ "$refresh" = 1 ]; then
+  # the newest releases pyproject.toml allows, then the pins rewritten from them (run the tests before committing)
+  "$venv/bin/python" -m pip install --quiet --upgrade "${reqs[@]}"
+  { sed -n '/^#/p' "$constraints"; "$venv/bin/python" -m pip freeze --exclude pip; } >"$constraints.new"
+  mv "$constraints.new" "$constraints"
+  want=$(cat "$repo/pyproject.toml" "$constraints" | sha256sum | cut -c1-16)
+else
+  # the tested versions (constraints.txt), so that a fresh venv is the one the tests passed with
+  "$venv/bin/python" -m pip install --quiet -c "$constraints" "${reqs[@]}"
+fi
 echo "$want" >"$stamp"
 echo "bootstrap-venv: .venv ready ($("$venv/bin/python" --version), $("$venv/bin/ansible" --version | sed -n 1p))"
