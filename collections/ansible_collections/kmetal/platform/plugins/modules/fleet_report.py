@@ -38,6 +38,7 @@ options:
     type: str
     default: "0644"
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -47,11 +48,6 @@ attributes:
     details: Reads and draws in memory, writes nothing, and reports in RV(would_write) which files would change.
   diff_mode:
     support: none
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant_info
   - module: kmetal.platform.subnet_info

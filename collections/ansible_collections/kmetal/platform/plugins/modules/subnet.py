@@ -99,6 +99,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -107,11 +108,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.vpc
   - module: kmetal.platform.subnet_info

@@ -133,6 +133,7 @@ options:
     type: int
     default: 120
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -142,11 +143,6 @@ attributes:
     details: Writes are sent with C(dryRun=All); inside a namespace that does not exist yet the objects are predicted as given.
   diff_mode:
     support: full
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant_info
   - module: kmetal.platform.vpc

@@ -230,6 +230,7 @@ options:
         with its own C(kmetal_machine_sizes) passes them here.
     type: dict
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -238,11 +239,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant_cluster_info
 """

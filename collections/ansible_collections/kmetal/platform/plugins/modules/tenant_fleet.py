@@ -138,6 +138,7 @@ options:
     description: The machine sizes for every cluster's scale-from-zero capacity, as M(kmetal.platform.tenant_cluster)'s O(machine_sizes).
     type: dict
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -147,11 +148,6 @@ attributes:
     details: Writes are sent with C(dryRun=All); inside a namespace that does not exist yet the objects are predicted as given.
   diff_mode:
     support: full
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant
   - module: kmetal.platform.vpc

@@ -20,20 +20,11 @@ options:
     description: Only this tenant.
     type: str
 extends_documentation_fragment:
+  - kmetal.platform._api
+  - kmetal.platform._api.info
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant
 """

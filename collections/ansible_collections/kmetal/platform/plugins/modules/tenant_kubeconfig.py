@@ -60,6 +60,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -72,9 +73,6 @@ attributes:
     details: The file's sha256 and mode, never its content.
   platform:
     platforms: posix
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant_cluster
 """

@@ -100,6 +100,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -108,11 +109,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.subnet
   - module: kmetal.platform.vpc_info

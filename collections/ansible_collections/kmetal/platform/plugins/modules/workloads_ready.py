@@ -46,6 +46,7 @@ options:
     type: int
     default: 20
 extends_documentation_fragment:
+  - kmetal.platform._api
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kmetal.platform._auth
@@ -55,11 +56,6 @@ attributes:
     details: Reports the workloads' current state without waiting.
   diff_mode:
     support: none
-  platform:
-    platforms: all
-  action_group:
-    support: full
-    membership: [kmetal.platform.k8s]
 seealso:
   - module: kmetal.platform.tenant_cluster
 """
