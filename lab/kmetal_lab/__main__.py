@@ -1,4 +1,4 @@
-"""`lab` command line: the lab API and (later) the lab hosts."""
+"""`lab` command line: the lab API (a real kube-apiserver with the upstream CRDs), the lab hosts and the lab mirror."""
 
 import argparse
 import json
