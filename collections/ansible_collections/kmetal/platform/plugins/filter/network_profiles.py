@@ -39,10 +39,32 @@ def _is_int(value):
 
 def validate_profiles(profiles, where="host_network_profiles"):
     """Every problem of the list at once, as messages naming the profile, the field and the fix."""
-    errors = []
     if not isinstance(profiles, list):
         return [f"{where} must be a list of interface profiles, got {type(profiles).__name__}"]
-    names, vlan_keys, addresses = {}, {}, {}
+    errors = []
+    names = _names(profiles, where, errors)
+    vlan_keys, addresses = {}, {}  # taken (parent, VLAN id) and addresses, across the profiles
+    for i, p in enumerate(profiles):
+        if not isinstance(p, dict) or not p.get("name"):
+            continue
+        at = f"{where}[{i}] ({p['name']})"
+        kind = p.get("type", "ethernet")
+        if not _check_fields(p, kind, at, errors):
+            continue
+        _check_controller(p, kind, profiles, names, at, errors)
+        if kind == "bond":
+            _check_bond(p, profiles, at, errors)
+        if kind == "vlan":
+            _check_vlan(p, profiles, names, vlan_keys, at, errors)
+        nets = _check_addresses(p, addresses, at, errors)
+        _check_routes(p, nets, at, errors)
+    _check_cycles(profiles, names, where, errors)
+    return errors
+
+
+def _names(profiles, where, errors):
+    """{interface name: index}, with a problem for each profile without a name or with a name already used."""
+    names = {}
     for i, p in enumerate(profiles):
         if not isinstance(p, dict) or not p.get("name"):
             errors.append(f"{where}[{i}]: every profile needs a name (the interface name)")
@@ -51,112 +73,139 @@ def validate_profiles(profiles, where="host_network_profiles"):
             errors.append(f"{where}[{i}] ({p['name']}): the name is already used by {where}[{names[p['name']]}]; one profile per interface")
         else:
             names[p["name"]] = i
-    for i, p in enumerate(profiles):
-        if not isinstance(p, dict) or not p.get("name"):
+    return names
+
+
+def _check_fields(p, kind, at, errors):
+    """The profile's own fields: known keys, an interface name, a type, an MTU, the type's section only. False when
+    the type is unknown (nothing else of the profile can be checked)."""
+    name = p["name"]
+    unknown = sorted(set(p) - KEYS)
+    if unknown:
+        errors.append(f"{at}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(KEYS))}")
+    if not isinstance(name, str) or len(name) > 15 or any(c in name for c in " /:"):
+        errors.append(f"{at}: name must be an interface name of at most 15 characters without spaces, '/' or ':'")
+    if kind not in TYPES:
+        errors.append(f"{at}: type {kind!r} is not one of {', '.join(TYPES)}")
+        return False
+    mtu = p.get("mtu")
+    if mtu is not None and (not _is_int(mtu) or not 576 <= mtu <= 9216):
+        errors.append(f"{at}: mtu {mtu!r} must be an integer from 576 to 9216")
+    for section in ("bond", "vlan", "bridge"):
+        if section in p and kind != section:
+            errors.append(f"{at}: field {section} only applies to type {section} (this profile is {kind})")
+    return True
+
+
+def _check_controller(p, kind, profiles, names, at, errors):
+    """A port's controller: a bond or bridge with a profile, that can take this kind, carrying the addresses."""
+    controller, mtu = p.get("controller"), p.get("mtu")
+    if controller is None:
+        return
+    target = profiles[names[controller]] if controller in names else None
+    if target is None:
+        errors.append(f"{at}: controller {controller} has no profile; add a bond or bridge profile named {controller}")
+    elif target.get("type") not in ("bond", "bridge"):
+        errors.append(f"{at}: controller {controller} is a {target.get('type', 'ethernet')}; a controller must be a bond or a bridge")
+    elif kind == "bridge" or (kind == "bond" and target.get("type") == "bond"):
+        errors.append(f"{at}: a {kind} cannot be a port of {target.get('type')} {controller}")
+    else:
+        if p.get("addresses") or p.get("routes"):
+            errors.append(f"{at}: a port of {controller} carries no addresses or routes; put them on {controller}")
+        if _is_int(mtu) and _is_int(target.get("mtu")) and mtu < target["mtu"]:
+            errors.append(f"{at}: mtu {mtu} is below the mtu {target['mtu']} of its controller {controller}; raise it to at least {target['mtu']}")
+
+
+def _check_bond(p, profiles, at, errors):
+    """A bond's mode and the options its mode takes, and at least one port."""
+    bond = p.get("bond") or {}
+    mode = bond.get("mode", "active-backup")
+    if mode not in BOND_MODES:
+        errors.append(f"{at}: bond.mode {mode!r} is not one of {', '.join(BOND_MODES)}")
+    miimon = bond.get("miimon", 100)
+    if not _is_int(miimon) or miimon < 0:
+        errors.append(f"{at}: bond.miimon {miimon!r} must be a number of milliseconds (0 or more)")
+    if "xmit_hash_policy" in bond:
+        if bond["xmit_hash_policy"] not in HASH_POLICIES:
+            errors.append(f"{at}: bond.xmit_hash_policy {bond['xmit_hash_policy']!r} is not one of {', '.join(HASH_POLICIES)}")
+        elif mode not in ("802.3ad", "balance-xor", "balance-tlb", "balance-alb"):
+            errors.append(f"{at}: bond.xmit_hash_policy applies to modes 802.3ad, balance-xor, balance-tlb and balance-alb, not {mode}")
+    if "lacp_rate" in bond:
+        if bond["lacp_rate"] not in LACP_RATES:
+            errors.append(f"{at}: bond.lacp_rate {bond['lacp_rate']!r} is not one of slow, fast")
+        elif mode != "802.3ad":
+            errors.append(f"{at}: bond.lacp_rate applies to mode 802.3ad only, not {mode}")
+    if not any(isinstance(q, dict) and q.get("controller") == p["name"] for q in profiles):
+        errors.append(f"{at}: the bond has no ports; set controller: {p['name']} on its ethernet profiles")
+
+
+def _check_vlan(p, profiles, names, vlan_keys, at, errors):
+    """A VLAN's parent (with a profile, an MTU at least the VLAN's) and an id in range, once per parent."""
+    vlan, mtu = p.get("vlan") or {}, p.get("mtu")
+    parent, vid = vlan.get("parent"), vlan.get("id")
+    if not parent:
+        errors.append(f"{at}: vlan.parent is required (the NIC or bond the VLAN rides on)")
+    elif parent not in names:
+        errors.append(f"{at}: vlan.parent {parent} has no profile; add a profile for {parent}")
+    else:
+        parent_mtu = profiles[names[parent]].get("mtu")
+        if _is_int(mtu) and _is_int(parent_mtu) and mtu > parent_mtu:
+            errors.append(f"{at}: mtu {mtu} is above the mtu {parent_mtu} of its parent {parent}; lower it or raise the parent's")
+    if not _is_int(vid) or not 1 <= vid <= 4094:
+        errors.append(f"{at}: vlan.id {vid!r} is outside the VLAN range 1..4094")
+    elif (parent, vid) in vlan_keys:
+        errors.append(f"{at}: VLAN {vid} on {parent} is already used by {vlan_keys[(parent, vid)]}; one interface per VLAN and parent")
+    else:
+        vlan_keys[(parent, vid)] = p["name"]
+
+
+def _check_addresses(p, addresses, at, errors):
+    """The profile's addresses (each with a prefix length, a host address, on one interface only); returns their
+    networks, for the routes' gateways."""
+    nets = []
+    for j, addr in enumerate(p.get("addresses") or []):
+        try:
+            ip = netaddr.IPNetwork(addr)
+            if "/" not in str(addr):
+                raise ValueError("no prefix length")
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            errors.append(f"{at}: addresses[{j}] {addr!r} is not an address with a prefix length (like 198.18.1.11/24)")
             continue
-        at = f"{where}[{i}] ({p['name']})"
-        name, kind = p["name"], p.get("type", "ethernet")
-        unknown = sorted(set(p) - KEYS)
-        if unknown:
-            errors.append(f"{at}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(KEYS))}")
-        if not isinstance(name, str) or len(name) > 15 or any(c in name for c in " /:"):
-            errors.append(f"{at}: name must be an interface name of at most 15 characters without spaces, '/' or ':'")
-        if kind not in TYPES:
-            errors.append(f"{at}: type {kind!r} is not one of {', '.join(TYPES)}")
+        if ip.version == 4 and ip.prefixlen < 31 and ip.ip in (ip.network, ip.broadcast):
+            errors.append(f"{at}: addresses[{j}] {addr} is the network or broadcast address of its subnet")
+        if str(ip.ip) in addresses:
+            errors.append(f"{at}: addresses[{j}] {ip.ip} is already on {addresses[str(ip.ip)]}")
+        addresses.setdefault(str(ip.ip), p["name"])
+        nets.append(ip)
+    return nets
+
+
+def _check_routes(p, nets, at, errors):
+    """Each route: a destination, a gateway in one of the interface's subnets, a non-negative metric."""
+    for j, route in enumerate(p.get("routes") or []):
+        if not isinstance(route, dict) or not route.get("to"):
+            errors.append(f"{at}: routes[{j}] needs to: (a CIDR or 'default') and usually via:")
             continue
-        mtu = p.get("mtu")
-        if mtu is not None and (not _is_int(mtu) or not 576 <= mtu <= 9216):
-            errors.append(f"{at}: mtu {mtu!r} must be an integer from 576 to 9216")
-        for section in ("bond", "vlan", "bridge"):
-            if section in p and kind != section:
-                errors.append(f"{at}: field {section} only applies to type {section} (this profile is {kind})")
-        controller = p.get("controller")
-        if controller is not None:
-            target = profiles[names[controller]] if controller in names else None
-            if target is None:
-                errors.append(f"{at}: controller {controller} has no profile; add a bond or bridge profile named {controller}")
-            elif target.get("type") not in ("bond", "bridge"):
-                errors.append(f"{at}: controller {controller} is a {target.get('type', 'ethernet')}; a controller must be a bond or a bridge")
-            elif kind == "bridge" or (kind == "bond" and target.get("type") == "bond"):
-                errors.append(f"{at}: a {kind} cannot be a port of {target.get('type')} {controller}")
-            else:
-                if p.get("addresses") or p.get("routes"):
-                    errors.append(f"{at}: a port of {controller} carries no addresses or routes; put them on {controller}")
-                if _is_int(mtu) and _is_int(target.get("mtu")) and mtu < target["mtu"]:
-                    errors.append(f"{at}: mtu {mtu} is below the mtu {target['mtu']} of its controller {controller}; raise it to at least {target['mtu']}")
-        if kind == "bond":
-            bond = p.get("bond") or {}
-            mode = bond.get("mode", "active-backup")
-            if mode not in BOND_MODES:
-                errors.append(f"{at}: bond.mode {mode!r} is not one of {', '.join(BOND_MODES)}")
-            miimon = bond.get("miimon", 100)
-            if not _is_int(miimon) or miimon < 0:
-                errors.append(f"{at}: bond.miimon {miimon!r} must be a number of milliseconds (0 or more)")
-            if "xmit_hash_policy" in bond:
-                if bond["xmit_hash_policy"] not in HASH_POLICIES:
-                    errors.append(f"{at}: bond.xmit_hash_policy {bond['xmit_hash_policy']!r} is not one of {', '.join(HASH_POLICIES)}")
-                elif mode not in ("802.3ad", "balance-xor", "balance-tlb", "balance-alb"):
-                    errors.append(f"{at}: bond.xmit_hash_policy applies to modes 802.3ad, balance-xor, balance-tlb and balance-alb, not {mode}")
-            if "lacp_rate" in bond:
-                if bond["lacp_rate"] not in LACP_RATES:
-                    errors.append(f"{at}: bond.lacp_rate {bond['lacp_rate']!r} is not one of slow, fast")
-                elif mode != "802.3ad":
-                    errors.append(f"{at}: bond.lacp_rate applies to mode 802.3ad only, not {mode}")
-            if not any(isinstance(q, dict) and q.get("controller") == name for q in profiles):
-                errors.append(f"{at}: the bond has no ports; set controller: {name} on its ethernet profiles")
-        if kind == "vlan":
-            vlan = p.get("vlan") or {}
-            parent, vid = vlan.get("parent"), vlan.get("id")
-            if not parent:
-                errors.append(f"{at}: vlan.parent is required (the NIC or bond the VLAN rides on)")
-            elif parent not in names:
-                errors.append(f"{at}: vlan.parent {parent} has no profile; add a profile for {parent}")
-            else:
-                parent_mtu = profiles[names[parent]].get("mtu")
-                if _is_int(mtu) and _is_int(parent_mtu) and mtu > parent_mtu:
-                    errors.append(f"{at}: mtu {mtu} is above the mtu {parent_mtu} of its parent {parent}; lower it or raise the parent's")
-            if not _is_int(vid) or not 1 <= vid <= 4094:
-                errors.append(f"{at}: vlan.id {vid!r} is outside the VLAN range 1..4094")
-            elif (parent, vid) in vlan_keys:
-                errors.append(f"{at}: VLAN {vid} on {parent} is already used by {vlan_keys[(parent, vid)]}; one interface per VLAN and parent")
-            else:
-                vlan_keys[(parent, vid)] = p["name"]
-        nets = []
-        for j, addr in enumerate(p.get("addresses") or []):
+        if route["to"] != "default":
             try:
-                ip = netaddr.IPNetwork(addr)
-                if "/" not in str(addr):
-                    raise ValueError("no prefix length")
+                netaddr.IPNetwork(route["to"])
             except (netaddr.AddrFormatError, ValueError, TypeError):
-                errors.append(f"{at}: addresses[{j}] {addr!r} is not an address with a prefix length (like 198.18.1.11/24)")
+                errors.append(f"{at}: routes[{j}].to {route['to']!r} is not a CIDR or 'default'")
+        via = route.get("via")
+        if via:
+            try:
+                gw = netaddr.IPAddress(via)
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                errors.append(f"{at}: routes[{j}].via {via!r} is not an IP address")
                 continue
-            if ip.version == 4 and ip.prefixlen < 31 and ip.ip in (ip.network, ip.broadcast):
-                errors.append(f"{at}: addresses[{j}] {addr} is the network or broadcast address of its subnet")
-            if str(ip.ip) in addresses:
-                errors.append(f"{at}: addresses[{j}] {ip.ip} is already on {addresses[str(ip.ip)]}")
-            addresses.setdefault(str(ip.ip), p["name"])
-            nets.append(ip)
-        for j, route in enumerate(p.get("routes") or []):
-            if not isinstance(route, dict) or not route.get("to"):
-                errors.append(f"{at}: routes[{j}] needs to: (a CIDR or 'default') and usually via:")
-                continue
-            if route["to"] != "default":
-                try:
-                    netaddr.IPNetwork(route["to"])
-                except (netaddr.AddrFormatError, ValueError, TypeError):
-                    errors.append(f"{at}: routes[{j}].to {route['to']!r} is not a CIDR or 'default'")
-            via = route.get("via")
-            if via:
-                try:
-                    gw = netaddr.IPAddress(via)
-                except (netaddr.AddrFormatError, ValueError, TypeError):
-                    errors.append(f"{at}: routes[{j}].via {via!r} is not an IP address")
-                    continue
-                if nets and not any(gw in n for n in nets):
-                    errors.append(f"{at}: routes[{j}].via {via} is not in any subnet of the interface ({', '.join(str(n.cidr) for n in nets)})")
-            if "metric" in route and (not _is_int(route["metric"]) or route["metric"] < 0):
-                errors.append(f"{at}: routes[{j}].metric {route['metric']!r} must be a non-negative integer")
-    # Cycles of controllers/parents (a bond in a bridge in the bond...).
+            if nets and not any(gw in n for n in nets):
+                errors.append(f"{at}: routes[{j}].via {via} is not in any subnet of the interface ({', '.join(str(n.cidr) for n in nets)})")
+        if "metric" in route and (not _is_int(route["metric"]) or route["metric"] < 0):
+            errors.append(f"{at}: routes[{j}].metric {route['metric']!r} must be a non-negative integer")
+
+
+def _check_cycles(profiles, names, where, errors):
+    """Cycles of controllers and parents (a bond in a bridge in the bond...)."""
     for p in profiles:
         if not isinstance(p, dict) or not p.get("name"):
             continue
@@ -170,7 +219,6 @@ def validate_profiles(profiles, where="host_network_profiles"):
                 break
             seen.append(link)
             cur = profiles[names[link]]
-    return errors
 
 
 def _check(profiles):
