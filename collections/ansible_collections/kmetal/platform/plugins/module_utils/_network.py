@@ -199,59 +199,9 @@ def build_subnet(p):
         problems.add("vpc", "is required with state present: name the tenant's VPC (or %s for the default one)" % DEFAULT_VPC)
     else:
         problems.label_name("vpc", vpc)
-    raw = []
-    for item in p.get("cidr") or []:
-        raw.extend(subnet_cidrs(item))
-    if not raw:
-        problems.add("cidr", "is required with state present: give one IPv4 and/or one IPv6 network, e.g. 10.200.0.0/24")
-    nets = [problems.cidr("cidr[%d]" % i, c) for i, c in enumerate(raw)]
-    nets = [n for n in nets if n is not None]
-    versions = [n.version for n in nets]
-    if len(raw) > 2 or len(set(versions)) != len(versions):
-        problems.add("cidr", "give at most one IPv4 and one IPv6 network (dual stack), not %s" % ", ".join(raw))
-        nets = []
-    protocol = {(4,): "IPv4", (6,): "IPv6"}.get(tuple(sorted(set(versions))), "Dual")
-    if p.get("protocol") and nets and p["protocol"] != protocol:
-        problems.add("protocol", "%s does not match the cidr %s (which is %s)" % (p["protocol"], ",".join(raw), protocol))
-    for net in nets:
-        if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):
-            problems.add("cidr", "%s is too small to hold a gateway and hosts: use at most /30 (IPv4) or /126 (IPv6)" % net)
-    nets.sort(key=lambda n: n.version)
-    gateways = []
-    parts = [part for gw in (p.get("gateway") or []) for part in subnet_cidrs(gw)]
-    for part in parts:
-        addr = problems.ip("gateway", part)
-        if addr is None:
-            continue
-        match = [n for n in nets if n.version == addr.version]
-        if not match:
-            problems.add("gateway", "%s has no IPv%d network in cidr to belong to" % (addr, addr.version))
-        elif not usable(addr, match[0]):
-            problems.add("gateway", "%s is not a usable address of %s: choose one inside it, e.g. %s" % (addr, match[0], first_usable(match[0])))
-        else:
-            gateways.append(addr)
-    if not parts:
-        gateways = [first_usable(n) for n in nets]
-    elif nets and len(parts) != len(nets):
-        problems.add("gateway", "give one gateway per network of cidr (%d), not %d" % (len(nets), len(parts)))
-    gateways.sort(key=lambda a: a.version)
-    excludes = []
-    for i, item in enumerate(p.get("exclude_ips") or []):
-        field = "exclude_ips[%d]" % i
-        parts = str(item).split("..")
-        if len(parts) > 2:
-            problems.add(field, "%r: write one address or a range FIRST..LAST" % item)
-            continue
-        addrs = [problems.ip(field, x) for x in parts]
-        if None in addrs:
-            continue
-        if len(addrs) == 2 and (addrs[0].version != addrs[1].version or addrs[0] > addrs[1]):
-            problems.add(field, "%r: the range must go from a lower to a higher address of one family" % item)
-            continue
-        if nets and not any(all(a in n for a in addrs) for n in nets):
-            problems.add(field, "%r is outside the subnet's cidr %s" % (item, ",".join(str(n) for n in nets)))
-            continue
-        excludes.append(str(item))
+    nets, protocol = _subnet_networks(p, problems)
+    gateways = _subnet_gateways(p, nets, problems)
+    excludes = _subnet_excludes(p, nets, problems)
     allow = []
     for i, item in enumerate(p.get("allow_subnets") or []):
         net = problems.cidr("allow_subnets[%d]" % i, item)
@@ -263,26 +213,7 @@ def build_subnet(p):
         problems.label_name("namespaces[%d]" % i, ns)
     mtu = p.get("mtu")
     problems.int_range("mtu", mtu, 68, 9000)
-    vlan = None
-    mode = p.get("mode") or "overlay"
-    if mode == "vlan":
-        v = p.get("vlan")
-        if not v:
-            problems.add("vlan", "is required with mode vlan: give its id and provider network")
-        else:
-            vid = problems.int_range("vlan.id", v.get("id"), 0, 4094)
-            provider = problems.label_name("vlan.provider", v.get("provider"))
-            if v.get("name"):
-                vname = problems.label_name("vlan.name", v["name"])
-            else:
-                # derived from id and provider: a problem of either is already reported, not a second time here
-                vname = "%s-vlan%s" % (provider, vid) if provider and vid is not None else None
-                if vname:
-                    problems.label_name("vlan.name", vname)
-            vlan = {"apiVersion": "kubeovn.io/v1", "kind": "Vlan", "metadata": {"name": vname, "labels": dict(MANAGED_BY)},
-                    "spec": {"id": vid, "provider": v.get("provider")}}
-    elif p.get("vlan"):
-        problems.add("vlan", "only applies with mode vlan: set mode: vlan or remove vlan")
+    vlan = _subnet_vlan(p, problems)
     problems.raise_if_any()
 
     spec = {"vpc": vpc, "protocol": protocol, "cidrBlock": ",".join(str(n.cidr) for n in nets), "gateway": ",".join(str(g) for g in gateways)}
@@ -304,6 +235,99 @@ def build_subnet(p):
         spec["vlan"] = vlan["metadata"]["name"]
     subnet = {"apiVersion": "kubeovn.io/v1", "kind": "Subnet", "metadata": {"name": p["name"], "labels": _labels(p.get("tenant"))}, "spec": spec}
     return subnet, vlan, nets
+
+
+def _subnet_networks(p, problems):
+    """The cidr option's networks (at most one per IP family, each big enough for a gateway and hosts), IPv4 first,
+    and the protocol they make (IPv4, IPv6 or Dual), checked against the protocol option."""
+    raw = []
+    for item in p.get("cidr") or []:
+        raw.extend(subnet_cidrs(item))
+    if not raw:
+        problems.add("cidr", "is required with state present: give one IPv4 and/or one IPv6 network, e.g. 10.200.0.0/24")
+    nets = [problems.cidr("cidr[%d]" % i, c) for i, c in enumerate(raw)]
+    nets = [n for n in nets if n is not None]
+    versions = [n.version for n in nets]
+    if len(raw) > 2 or len(set(versions)) != len(versions):
+        problems.add("cidr", "give at most one IPv4 and one IPv6 network (dual stack), not %s" % ", ".join(raw))
+        nets = []
+    protocol = {(4,): "IPv4", (6,): "IPv6"}.get(tuple(sorted(set(versions))), "Dual")
+    if p.get("protocol") and nets and p["protocol"] != protocol:
+        problems.add("protocol", "%s does not match the cidr %s (which is %s)" % (p["protocol"], ",".join(raw), protocol))
+    for net in nets:
+        if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):
+            problems.add("cidr", "%s is too small to hold a gateway and hosts: use at most /30 (IPv4) or /126 (IPv6)" % net)
+    nets.sort(key=lambda n: n.version)
+    return nets, protocol
+
+
+def _subnet_gateways(p, nets, problems):
+    """One gateway per network, each a usable address of its network; the first usable ones when none is given."""
+    gateways = []
+    parts = [part for gw in (p.get("gateway") or []) for part in subnet_cidrs(gw)]
+    for part in parts:
+        addr = problems.ip("gateway", part)
+        if addr is None:
+            continue
+        match = [n for n in nets if n.version == addr.version]
+        if not match:
+            problems.add("gateway", "%s has no IPv%d network in cidr to belong to" % (addr, addr.version))
+        elif not usable(addr, match[0]):
+            problems.add("gateway", "%s is not a usable address of %s: choose one inside it, e.g. %s" % (addr, match[0], first_usable(match[0])))
+        else:
+            gateways.append(addr)
+    if not parts:
+        gateways = [first_usable(n) for n in nets]
+    elif nets and len(parts) != len(nets):
+        problems.add("gateway", "give one gateway per network of cidr (%d), not %d" % (len(nets), len(parts)))
+    gateways.sort(key=lambda a: a.version)
+    return gateways
+
+
+def _subnet_excludes(p, nets, problems):
+    """exclude_ips: addresses or FIRST..LAST ranges of one family, inside the subnet's networks."""
+    excludes = []
+    for i, item in enumerate(p.get("exclude_ips") or []):
+        field = "exclude_ips[%d]" % i
+        parts = str(item).split("..")
+        if len(parts) > 2:
+            problems.add(field, "%r: write one address or a range FIRST..LAST" % item)
+            continue
+        addrs = [problems.ip(field, x) for x in parts]
+        if None in addrs:
+            continue
+        if len(addrs) == 2 and (addrs[0].version != addrs[1].version or addrs[0] > addrs[1]):
+            problems.add(field, "%r: the range must go from a lower to a higher address of one family" % item)
+            continue
+        if nets and not any(all(a in n for a in addrs) for n in nets):
+            problems.add(field, "%r is outside the subnet's cidr %s" % (item, ",".join(str(n) for n in nets)))
+            continue
+        excludes.append(str(item))
+    return excludes
+
+
+def _subnet_vlan(p, problems):
+    """The Kube-OVN Vlan of a subnet in mode vlan (its name given, or derived from provider and id), else None."""
+    mode = p.get("mode") or "overlay"
+    if mode != "vlan":
+        if p.get("vlan"):
+            problems.add("vlan", "only applies with mode vlan: set mode: vlan or remove vlan")
+        return None
+    v = p.get("vlan")
+    if not v:
+        problems.add("vlan", "is required with mode vlan: give its id and provider network")
+        return None
+    vid = problems.int_range("vlan.id", v.get("id"), 0, 4094)
+    provider = problems.label_name("vlan.provider", v.get("provider"))
+    if v.get("name"):
+        vname = problems.label_name("vlan.name", v["name"])
+    else:
+        # derived from id and provider: a problem of either is already reported, not a second time here
+        vname = "%s-vlan%s" % (provider, vid) if provider and vid is not None else None
+        if vname:
+            problems.label_name("vlan.name", vname)
+    return {"apiVersion": "kubeovn.io/v1", "kind": "Vlan", "metadata": {"name": vname, "labels": dict(MANAGED_BY)},
+            "spec": {"id": vid, "provider": v.get("provider")}}
 
 
 def check_subnet_against(desired, nets, live, others):
