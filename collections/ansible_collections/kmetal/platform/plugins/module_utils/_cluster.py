@@ -78,9 +78,39 @@ def build_cluster(p):
     problems.label_name("class_name", p.get("class_name"), max_len=253)
     problems.label_name("class_namespace", p.get("class_namespace"))
     problems.version("version", p.get("version"))
-    cp = p.get("control_plane") or {}
-    replicas = cp.get("replicas")
+    replicas = (p.get("control_plane") or {}).get("replicas")
     problems.int_range("control_plane.replicas", replicas, 0, 9)
+    variables = _topology_variables(p, _control_plane_variable(p, ns, problems), problems)
+    nets = _cluster_networks(p, problems)
+    deployments = _machine_deployments(p, problems)
+    _lifecycle.validate(p, problems)
+    problems.raise_if_any()
+
+    labels = dict(p.get("labels") or {})
+    labels.update(MANAGED_BY)
+    if p.get("tenant"):
+        labels[TENANT_LABEL] = p["tenant"]
+    topology = {"classRef": {"name": p["class_name"], "namespace": p["class_namespace"]}, "version": p["version"]}
+    if replicas is not None:
+        topology["controlPlane"] = {"replicas": replicas}
+    if variables:
+        topology["variables"] = variables
+    if deployments:
+        topology["workers"] = {"machineDeployments": deployments}
+    spec = {"topology": topology}
+    network = {}
+    if nets["pod_cidrs"]:
+        network["pods"] = {"cidrBlocks": [str(n.cidr) for n in nets["pod_cidrs"]]}
+    if nets["service_cidrs"]:
+        network["services"] = {"cidrBlocks": [str(n.cidr) for n in nets["service_cidrs"]]}
+    if network:
+        spec["clusterNetwork"] = network
+    return {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": p["name"], "namespace": ns, "labels": labels}, "spec": spec}
+
+
+def _control_plane_variable(p, ns, problems):
+    """The ClusterClass's controlPlane variable: the DataStore (named, or the tenant's own) and the API's network."""
+    cp = p.get("control_plane") or {}
     cp_var = {}
     if cp.get("data_store_name"):
         problems.subdomain("control_plane.data_store_name", cp["data_store_name"])
@@ -100,6 +130,11 @@ def build_cluster(p):
         net_var["serviceType"] = cp["service_type"]
     if net_var:
         cp_var["network"] = net_var
+    return cp_var
+
+
+def _topology_variables(p, cp_var, problems):
+    """The Cluster's topology variables: those of the module's options, then the user's own (never one of those)."""
     variables = []
     if cp_var:
         variables.append({"name": "controlPlane", "value": cp_var})
@@ -124,6 +159,11 @@ def build_cluster(p):
             problems.add("variables", "%r is not a variable name" % (name,))
             continue
         variables.append({"name": name, "value": value})
+    return variables
+
+
+def _cluster_networks(p, problems):
+    """{pod_cidrs: [networks], service_cidrs: [networks]}, the two disjoint."""
     nets = {}
     for key in ("pod_cidrs", "service_cidrs"):
         nets[key] = [n for n in (problems.cidr("%s[%d]" % (key, i), c) for i, c in enumerate(p.get(key) or [])) if n is not None]
@@ -131,6 +171,12 @@ def build_cluster(p):
         for b in nets["service_cidrs"]:
             if a.version == b.version and overlaps(a, b):
                 problems.add("service_cidrs", "%s overlaps the pod network %s: the tenant cluster needs disjoint ranges" % (b, a))
+    return nets
+
+
+def _machine_deployments(p, problems):
+    """The workers as the topology's MachineDeployments: a fixed replica count, or min/max for the autoscaler
+    (with the scale-from-zero capacity when min is 0)."""
     deployments = []
     seen = set()
     for i, w in enumerate(p.get("workers") or []):
@@ -158,29 +204,7 @@ def build_cluster(p):
             problems.int_range(field + ".replicas", wreplicas, 0, 1000)
             deployment["replicas"] = wreplicas if wreplicas is not None else 1
         deployments.append(deployment)
-    _lifecycle.validate(p, problems)
-    problems.raise_if_any()
-
-    labels = dict(p.get("labels") or {})
-    labels.update(MANAGED_BY)
-    if p.get("tenant"):
-        labels[TENANT_LABEL] = p["tenant"]
-    topology = {"classRef": {"name": p["class_name"], "namespace": p["class_namespace"]}, "version": p["version"]}
-    if replicas is not None:
-        topology["controlPlane"] = {"replicas": replicas}
-    if variables:
-        topology["variables"] = variables
-    if deployments:
-        topology["workers"] = {"machineDeployments": deployments}
-    spec = {"topology": topology}
-    network = {}
-    if nets["pod_cidrs"]:
-        network["pods"] = {"cidrBlocks": [str(n.cidr) for n in nets["pod_cidrs"]]}
-    if nets["service_cidrs"]:
-        network["services"] = {"cidrBlocks": [str(n.cidr) for n in nets["service_cidrs"]]}
-    if network:
-        spec["clusterNetwork"] = network
-    return {"apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster", "metadata": {"name": p["name"], "namespace": ns, "labels": labels}, "spec": spec}
+    return deployments
 
 
 def _is_ip(text):
