@@ -219,13 +219,22 @@ def _sites(site, errors, warnings):
 
 def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
     name = host.get("name", "?")
-    present = set(host.get("interfaces") or [])
     profiles = host.get("profiles") or []
     for problem in validate_profiles(profiles, where=f"{name}: host_network_profiles"):
         errors.append(problem)
     valid = [p for p in profiles if isinstance(p, dict) and p.get("name")]
+    _host_nics(site, host, name, valid, errors)
+    _host_tunnel_mtu(site, host, name, valid, errors)
+    _host_vlans(name, valid, site_vlans, errors)
+    _host_addresses(name, valid, cluster_ranges, errors)
+    _host_kvm(site, host, name, errors, warnings)
+    _host_os(site, host, name, errors)
+
+
+def _host_nics(site, host, name, valid, errors):
+    """Every NIC a profile or a site setting names is on the host, or a profile creates it."""
+    present = set(host.get("interfaces") or [])
     virtual = {p["name"] for p in valid if p.get("type") in VIRTUAL_TYPES}
-    by_name = {p["name"]: p for p in valid}
     for p in valid:
         if p.get("type", "ethernet") == "ethernet" and p["name"] not in present:
             errors.append(f"{name}: NIC {p['name']} (host_network_profiles) is missing on the host; it has {', '.join(sorted(present)) or 'none'}")
@@ -238,21 +247,31 @@ def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
         if nic and nic not in present and nic not in virtual:
             have = ", ".join(sorted(present)) or "none"
             errors.append(f"{name}: {field} names NIC {nic}, which the host lacks and no host_network profile creates (it has {have})")
-    # The overlay transport must carry the underlay MTU.
+
+
+def _host_tunnel_mtu(site, host, name, valid, errors):
+    """The overlay transport must carry the underlay MTU."""
     tunnel = site.get("tunnel_interface")
     underlay = site.get("underlay_mtu")
     if tunnel and isinstance(underlay, int) and site.get("networking_mode", "overlay") == "overlay":
+        by_name = {p["name"]: p for p in valid}
         mtu = by_name.get(tunnel, {}).get("mtu") or (host.get("mtus") or {}).get(tunnel)
         if isinstance(mtu, int) and mtu < underlay:
             errors.append(f"{name}: MTU of the overlay transport {tunnel} is {mtu}, below kmetal_underlay_mtu {underlay}: set mtu: {underlay} on its profile")
-    # Host VLANs must not take the provider network's VLAN on another NIC.
+
+
+def _host_vlans(name, valid, site_vlans, errors):
+    """Host VLANs must not take the provider network's VLAN on another NIC."""
     for p in valid:
         vlan = p.get("vlan") or {}
         if p.get("type") == "vlan" and vlan.get("id") in site_vlans and site_vlans[vlan.get("id")] == "kmetal_provider_network.vlan_id":
             errors.append(
                 f"{name}: host VLAN interface {p['name']} reuses VLAN {vlan['id']} of kmetal_provider_network (Kube-OVN owns it): pick another VLAN ID"
             )
-    # Node subnets must not overlap the cluster's ranges.
+
+
+def _host_addresses(name, valid, cluster_ranges, errors):
+    """Node subnets must not overlap the cluster's ranges."""
     for p in valid:
         for addr in p.get("addresses") or []:
             try:
@@ -268,7 +287,10 @@ def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
                     continue
                 elif ipset & netaddr.IPSet([subnet]):
                     errors.append(f"{name}: address {addr} of {p['name']} overlaps {field} {text}: node networks and cluster ranges must be distinct")
-    # KVM.
+
+
+def _host_kvm(site, host, name, errors, warnings):
+    """KVM usable: /dev/kvm and the CPU's virtualization flags (a missing one accepted on a lab, as a warning)."""
     kvm = host.get("kvm") or {}
     if not kvm.get("device"):
         flags = "the CPU advertises " + ("vmx/svm" if kvm.get("cpu_flags") else "no vmx/svm flag (no hardware virtualization exposed)")
@@ -279,7 +301,10 @@ def _host(site, host, site_vlans, cluster_ranges, errors, warnings):
             errors.append(message + ", or set preflight_allow_missing_kvm: true on a lab")
     elif not kvm.get("cpu_flags"):
         warnings.append(f"{name}: /dev/kvm is present but the CPU flags show no vmx/svm: KVM is paravirtualized or nested here")
-    # OS.
+
+
+def _host_os(site, host, name, errors):
+    """The operating system is one of kmetal_supported_os."""
     os_name, os_major = host.get("distribution"), str(host.get("distribution_major_version", ""))
     supported = site.get("supported_os") or []
     if not any(os_name == entry.get("distribution") and os_major in [str(v) for v in entry.get("major_versions", [])] for entry in supported):
