@@ -24,11 +24,11 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 try:
     import urllib3
     import yaml
-    HAS_K8S = True
-    K8S_IMPORT_ERROR = None
+    HAS_HTTP_YAML = True
+    HTTP_YAML_IMPORT_ERROR = None
 except ImportError as _err:  # pragma: no cover - reported by the module through missing_required_lib
-    HAS_K8S = False
-    K8S_IMPORT_ERROR = _err
+    HAS_HTTP_YAML = False
+    HTTP_YAML_IMPORT_ERROR = _err
 
 FIELD_MANAGER = "kmetal-platform"
 TENANT_LABEL = "kmetal.io/tenant"
@@ -462,8 +462,8 @@ class Client(object):
     """A connection to one API server; every request goes through request(), which retries what is worth retrying."""
 
     def __init__(self, params, sleep=time.sleep, max_attempts=5):
-        if not HAS_K8S:
-            raise KmetalError("the urllib3 and PyYAML Python libraries are required on the controller: %s" % K8S_IMPORT_ERROR)
+        if not HAS_HTTP_YAML:
+            raise KmetalError("the urllib3 and PyYAML Python libraries are required on the controller: %s" % HTTP_YAML_IMPORT_ERROR)
         self.timeout = float(params.get("request_timeout") or 20.0)
         self.sleep = sleep
         self.max_attempts = max_attempts

@@ -18,7 +18,7 @@ import time
 
 try:
     import yaml
-except ImportError:  # the module runner refuses to start without PyYAML (_k8s.HAS_K8S)
+except ImportError:  # the module runner refuses to start without PyYAML (_k8s.HAS_HTTP_YAML)
     yaml = None
 
 from ansible_collections.kmetal.platform.plugins.module_utils._k8s import Client, KmetalError, ident

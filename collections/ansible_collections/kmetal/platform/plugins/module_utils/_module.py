@@ -58,8 +58,8 @@ def run(argument_spec, action, **module_args):
     costs a request.
     """
     module = _Module(argument_spec=argument_spec, supports_check_mode=True, **module_args)
-    if not _k8s.HAS_K8S:
-        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=str(_k8s.K8S_IMPORT_ERROR))
+    if not _k8s.HAS_HTTP_YAML:
+        module.fail_json(msg=missing_required_lib("urllib3 and PyYAML"), exception=str(_k8s.HTTP_YAML_IMPORT_ERROR))
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"))
     clients = []

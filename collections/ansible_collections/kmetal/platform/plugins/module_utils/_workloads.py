@@ -10,7 +10,7 @@ from __future__ import annotations
 
 try:
     import yaml
-except ImportError:  # _module.run reports the missing library (HAS_K8S covers PyYAML)
+except ImportError:  # _module.run reports the missing library (HAS_HTTP_YAML covers PyYAML)
     yaml = None
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
