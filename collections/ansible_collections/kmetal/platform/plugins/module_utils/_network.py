@@ -87,6 +87,16 @@ def build_vpc(p):
         namespaces = [tenant_namespace(p["tenant"])] if p.get("tenant") else []
     for i, ns in enumerate(namespaces):
         problems.label_name("namespaces[%d]" % i, ns)
+    static = _vpc_static_routes(p, problems)
+    policies = _vpc_policy_routes(p, problems)
+    _vpc_external_route(p, static, problems)
+    problems.raise_if_any()
+    spec = {"namespaces": namespaces, "staticRoutes": static, "policyRoutes": policies, "enableExternal": bool(p.get("enable_external"))}
+    return {"apiVersion": "kubeovn.io/v1", "kind": "Vpc", "metadata": {"name": p["name"], "labels": _labels(p.get("tenant"))}, "spec": spec}
+
+
+def _vpc_static_routes(p, problems):
+    """static_routes as the Vpc's staticRoutes: a network and a next hop of its family each."""
     static = []
     for i, route in enumerate(p.get("static_routes") or []):
         net = problems.cidr("static_routes[%d].cidr" % i, route.get("cidr"))
@@ -96,6 +106,12 @@ def build_vpc(p):
             if route.get("route_table"):
                 entry["routeTable"] = route["route_table"]
             static.append(entry)
+    return static
+
+
+def _vpc_policy_routes(p, problems):
+    """The Vpc's policyRoutes: the user's (a next hop with reroute only, no repeated priority and match), then a
+    drop of each platform network at platform_drop_priority, which isolates the tenant from the platform."""
     policies = []
     seen = {}
     for i, route in enumerate(p.get("policy_routes") or []):
@@ -130,6 +146,11 @@ def build_vpc(p):
             continue
         seen[(drop_prio, match)] = "platform_cidrs[%d]" % i
         policies.append({"priority": drop_prio, "match": match, "action": "drop"})
+    return policies
+
+
+def _vpc_external_route(p, static, problems):
+    """external_next_hop as a default route added to STATIC (with enable_external, and no default route there yet)."""
     if p.get("external_next_hop"):
         if not p.get("enable_external"):
             problems.add("external_next_hop", "needs enable_external: true")
@@ -139,9 +160,6 @@ def build_vpc(p):
             if any(r["cidr"] == default for r in static):
                 problems.add("external_next_hop", "static_routes already has a default route %s; give only one of them" % default)
             static.append({"policy": "policyDst", "cidr": default, "nextHopIP": str(hop)})
-    problems.raise_if_any()
-    spec = {"namespaces": namespaces, "staticRoutes": static, "policyRoutes": policies, "enableExternal": bool(p.get("enable_external"))}
-    return {"apiVersion": "kubeovn.io/v1", "kind": "Vpc", "metadata": {"name": p["name"], "labels": _labels(p.get("tenant"))}, "spec": spec}
 
 
 def vpc_reconcile(module, connect):
