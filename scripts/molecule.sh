@@ -28,9 +28,12 @@ done
 # nothing, the timed rollback of a change that cuts the management path (tests/hosts, marked `hosts`).
 if [ -z "${MOLECULE_SCENARIOS:-}" ] || [ "${RUN_HOST_TESTS:-}" = 1 ]; then
   echo "--- pytest -m hosts tests/hosts"
-  python -m pytest -m hosts -q -s --durations=25 tests/hosts || failed+=("tests/hosts")
+  python -m pytest -m hosts -q -s --durations=25 ${KMETAL_TEST_REPORTS:+--junitxml="$KMETAL_TEST_REPORTS/hosts.xml"} tests/hosts \
+    || failed+=("tests/hosts")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "molecule: failed scenarios: ${failed[*]}" >&2
+  # for scripts/test.sh's summary
+  if [ -n "${KMETAL_TEST_REPORTS:-}" ]; then echo "molecule: failed scenarios: ${failed[*]}" >"$KMETAL_TEST_REPORTS/molecule.txt"; fi
   exit 1
 fi

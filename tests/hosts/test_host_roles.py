@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -114,10 +115,14 @@ def test_a_change_that_cuts_the_management_path_rolls_back_by_itself(tmp_path):
 @pytest.fixture
 def cpu_load():
     """A bounded busy loop on every core beside the test: the machine a customer's controller runs on is busy too."""
-    procs = [subprocess.Popen(["timeout", "300", "sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
+    # Each loop in a session of its own, killed as a group: killing `timeout` alone would leave its busy child
+    # running for the rest of the test run (and holding the run's output open).
+    procs = [subprocess.Popen(["timeout", "300", "sh", "-c", "while :; do :; done"], start_new_session=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(os.cpu_count() or 2)]
     yield
     for proc in procs:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
