@@ -184,8 +184,8 @@ def fetch(module, connect):
     if p["probe"]:
         # a sleeping control plane (replicas 0, by sleep: true or kept asleep) has no API to ask: said, not waited for
         result["sleeping"] = asleep(client, p["name"], namespace)
-    if p["probe"] and not result["sleeping"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
-        result["version"] = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
+        if not result["sleeping"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
+            result["version"] = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
     if module._diff:
         result["diff"] = {"before": "" if have is None else "sha256: %s\nmode: %04o\n" % (have, have_mode),
                           "after": "sha256: %s\nmode: %04o\n" % (want, mode), "before_header": p["dest"], "after_header": p["dest"]}

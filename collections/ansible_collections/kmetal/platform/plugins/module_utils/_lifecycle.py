@@ -247,15 +247,13 @@ def wait_deleted(client, name, namespace, timeout):
     """Wait until the Cluster NAME is gone. A timeout says what holds it: Cluster API's Deleting condition (what it
     still waits for: workers, control plane, infrastructure) and the finalizers left, so that an operator sees
     which controller to look at (a cluster whose KubeVirt workers no virt-controller deletes stays forever)."""
-    what = "the cluster to be deleted"
-    deadline = time.monotonic() + timeout
-    while True:
-        live = client.get("Cluster", name, namespace)
-        if live is None:
-            return
-        if time.monotonic() + 1.0 > deadline:
-            raise KmetalError("timed out after %ss waiting for %s%s" % (timeout, what, deletion_holds(live)), obj=ident("Cluster", name, namespace))
-        client.sleep(1.0)
+    try:
+        client.wait("Cluster", name, namespace, lambda o: o is None, timeout, "the cluster to be deleted")
+    except KmetalError:
+        holds = deletion_holds(client.get("Cluster", name, namespace))
+        if not holds:
+            raise
+        raise KmetalError("timed out after %ss waiting for the cluster to be deleted%s" % (timeout, holds), obj=ident("Cluster", name, namespace))
 
 
 def deletion_holds(live):
