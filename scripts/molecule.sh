@@ -32,8 +32,7 @@ if [ -z "${MOLECULE_SCENARIOS:-}" ] || [ "${RUN_HOST_TESTS:-}" = 1 ]; then
     || failed+=("tests/hosts")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "molecule: failed scenarios: ${failed[*]}" >&2
-  # for scripts/test.sh's summary
-  if [ -n "${KMETAL_TEST_REPORTS:-}" ]; then echo "molecule: failed scenarios: ${failed[*]}" >"$KMETAL_TEST_REPORTS/molecule.txt"; fi
+  # also for scripts/test.sh's summary
+  echo "molecule: failed scenarios: ${failed[*]}" | tee ${KMETAL_TEST_REPORTS:+"$KMETAL_TEST_REPORTS/molecule.txt"} >&2
   exit 1
 fi

@@ -241,7 +241,7 @@ def test_fleet_refuses_a_downgrade_with_its_available_versions(play, k8s, klass,
 
 def test_the_kubeconfig_of_a_sleeping_cluster_is_fetched_and_its_api_not_asked(play, k8s, klass, module_identity, tmp_path):
     """A sleeping control plane has no API to answer: tenant_kubeconfig keeps the file current, says `sleeping` and asks
-    nothing (here the kubeconfig points where nothing listens), for a cluster put to sleep as for one kept asleep."""
+    nothing (here the kubeconfig points where nothing listens). The host test checks a cluster kept asleep."""
     from test_tenant_kubeconfig import kubeconfig_secret, lab_config
 
     ns = klass
