@@ -177,7 +177,7 @@ def test_upgrade_moves_every_node_one_at_a_time_and_a_second_run_changes_nothing
     assert {"registry.k8s.io/kube-apiserver:" + TARGET, "registry.k8s.io/kube-proxy:" + TARGET} <= set(images()), images()
     # serial: 1, control plane first: each node is drained, upgraded and uncordoned before the next is drained.
     events = re.findall(r"^TASK \[kmetal\.platform\.under_cluster : Under cluster \| (drain the node|uncordon the node)\][ *]*\n"
-                        r"(?:changed|ok): \[(\S+?)(?: ->[^\]]*)?\]", proc.stdout, flags=re.M)
+                        r"(?:(?:FAILED - RETRYING|\[WARNING\]).*\n)*(?:changed|ok): \[(\S+?)(?: ->[^\]]*)?\]", proc.stdout, flags=re.M)
     assert events == [(step, node) for node in ("d2-1", WORKER, NEW) for step in ("drain the node", "uncordon the node")], events
     nodes = yaml.safe_load(kubectl(cluster, "get", "nodes", "-o", "json").stdout)["items"]
     assert not [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
