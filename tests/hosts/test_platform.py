@@ -284,18 +284,18 @@ def test_a_tenant_cluster_end_to_end_answers_behind_a_metallb_vip(platform):
     service = json.loads(kubectl(platform, "get", "svc", ref["name"], "-n", ns, "-o", "json").stdout)
     assert service["spec"]["type"] == "LoadBalancer" and service["status"]["loadBalancer"]["ingress"][0]["ip"] == vip, service
 
-    def pods():
+    def control_plane_pods():
         return json.loads(kubectl(platform, "get", "pods", "-n", ns, "-l", "kamaji.clastix.io/name=" + ref["name"], "-o", "json").stdout)["items"]
 
     # Kamaji adds the konnectivity server to a running control plane by a rolling update, which may still be going on
     # when the API first answers: wait for the roll to settle (every pod's containers ready, none terminating).
     def settled():
-        current = pods()
+        current = control_plane_pods()
         return current and all(not p["metadata"].get("deletionTimestamp") and p["status"].get("containerStatuses")
                                and all(c["ready"] for c in p["status"]["containerStatuses"]) for p in current)
 
-    assert wait(settled, timeout=300, step=2), [p["status"] for p in pods()]
-    pods = pods()
+    assert wait(settled, timeout=300, step=2), [p["status"] for p in control_plane_pods()]
+    pods = control_plane_pods()
     assert {c["name"] for c in pods[0]["spec"]["containers"]} >= {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 
     path = kubeconfigs / "e2e-web.kubeconfig"

@@ -151,7 +151,7 @@ def probe(path, timeout, request_timeout, sleep=time.sleep):
         tenant.close()
 
 
-def asleep(client, name, namespace):
+def cluster_sleeps(client, name, namespace):
     """Whether the Cluster NAME is put to sleep (its control plane at 0 replicas); False when it cannot be read (a
     kubeconfig Secret that no Cluster API Cluster owns is still probed)."""
     try:
@@ -183,7 +183,7 @@ def fetch(module, connect):
     result = {"changed": changed, "dest": p["dest"], "server": server, "secret": "%s/%s" % (namespace, name), "mode": "%04o" % mode}
     if p["probe"]:
         # a sleeping control plane (replicas 0, by sleep: true or kept asleep) has no API to ask: said, not waited for
-        result["sleeping"] = asleep(client, p["name"], namespace)
+        result["sleeping"] = cluster_sleeps(client, p["name"], namespace)
         if not result["sleeping"] and not (module.check_mode and changed):  # in check mode an unwritten file cannot be read
             result["version"] = probe(p["dest"], p["wait_timeout"] if p["wait"] else 1, p.get("request_timeout") or 20.0)
     if module._diff:
