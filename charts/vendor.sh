@@ -83,7 +83,9 @@ fixup() {
       # The source chart carries version 0.0.0; the release stamps the tag, and adds the operator's CRDs, RBAC,
       # webhooks and serving certificate: `make release-chart` is `kustomize build config/chart` into the templates.
       sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: \"${version}\"/" "$dir/Chart.yaml"
-      "$(kustomize_bin)" build "$moddir/config/chart" >"$dir/templates/operator-components.yaml" \
+      local kustomize
+      kustomize=$(kustomize_bin) || exit 1  # kustomize_bin said why
+      "$kustomize" build "$moddir/config/chart" >"$dir/templates/operator-components.yaml" \
         || die "kustomize build $moddir/config/chart failed"
       ;;
   esac
